@@ -1,0 +1,156 @@
+// Every command and option of brnet, declared in one place. Actions import their module
+// lazily so that `brnet --version` or `brnet network ls` load only what they use.
+import { Command, CommanderError, Option } from 'commander';
+import { BrnetError, ExitCode } from './errors.ts';
+import type { Ctx } from './core/context.ts';
+import { setDebug } from './net/exec.ts';
+import { disableColor } from './ui/color.ts';
+
+declare const __BRNET_VERSION__: string;
+const VERSION = typeof __BRNET_VERSION__ === 'string' ? __BRNET_VERSION__ : '0.0.0-dev';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+let jsonErrors = process.argv.includes('--json');
+
+function ctxOf(cmd: Command): Ctx {
+  const g = cmd.optsWithGlobals() as { stateDir?: string; json?: boolean; quiet?: boolean; dryRun?: boolean; color?: boolean; debug?: boolean };
+  if (g.debug) setDebug(true);
+  if (g.color === false) disableColor();
+  jsonErrors = Boolean(g.json);
+  const silent = Boolean(g.json || g.quiet);
+  return {
+    stateDir: g.stateDir || process.env.BRNET_STATE_DIR || '/var/lib/brnet',
+    dryRun: Boolean(g.dryRun),
+    json: Boolean(g.json),
+    quiet: Boolean(g.quiet),
+    note: (m) => {
+      if (!silent) process.stderr.write(`${m}\n`);
+    },
+    warn: (m) => {
+      if (!g.json) process.stderr.write(`brnet: warning: ${m}\n`);
+    },
+  };
+}
+
+function globalOptions(cmd: Command): Command {
+  return cmd
+    .option('--state-dir <dir>', 'state directory (env BRNET_STATE_DIR)', undefined)
+    .option('--json', 'machine-readable output on stdout')
+    .option('-q, --quiet', 'names only for ls; nothing on success otherwise')
+    .option('--dry-run', 'print the exact plan and change nothing')
+    .option('--no-color', 'no colour (also NO_COLOR, or stdout not a terminal)')
+    .option('--debug', 'trace every external command on stderr (env BRNET_DEBUG=1)');
+}
+
+/** A leaf command: also accepts the global options after the verb. */
+function leaf(parent: Command, spec: string, summary: string): Command {
+  return globalOptions(parent.command(spec).summary(summary).description(summary));
+}
+
+export function buildProgram(): Command {
+  const program = new Command('brnet');
+  program
+    .description('Manage Linux bridge networks, endpoints and published ports, without a daemon')
+    .version(VERSION, '-V, --version', 'print the version')
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({ outputError: (str) => usageError(str) })
+    .helpOption('-h, --help', 'show help');
+  globalOptions(program);
+
+  const network = program.command('network').summary('create, remove, list and inspect networks').description('Manage bridge networks');
+  leaf(network, 'create <name>', 'create a network: a bridge, its addresses and its firewall rules')
+    .option('--subnet <cidr>', 'subnet in CIDR form; once per family (repeatable)', collect)
+    .option('--gateway <ip>', 'gateway address inside its subnet (repeatable, one per family)', collect)
+    .option('--ip-range <cidr>', 'endpoints get addresses from this part of the subnet', collect)
+    .option('--aux-address <name=ip>', 'reserve an address (repeatable)', collect)
+    .option('--ipv6', 'enable IPv6 (a ULA /64 is allocated without an IPv6 --subnet)')
+    .option('--no-ipv4', 'IPv6 only (requires --ipv6)')
+    .option('--internal', 'no traffic to or from outside the bridge')
+    .option('--bridge-name <name>', 'bridge device name (default br-<id>)')
+    .option('--mtu <n>', 'MTU of the bridge and the endpoints (68-65535)')
+    .option('--no-icc', 'endpoints of this network cannot reach each other')
+    .option('--no-masquerade', 'no masquerade for traffic leaving the network')
+    .addOption(new Option('--gateway-mode-ipv4 <mode>', 'nat, nat-unprotected, routed or isolated'))
+    .addOption(new Option('--gateway-mode-ipv6 <mode>', 'nat, nat-unprotected, routed or isolated'))
+    .option('--inhibit-ipv4', 'do not put the IPv4 gateway address on the bridge')
+    .option('--host-binding-ip <ip>', 'default host IP for published ports')
+    .option('--snat-ipv4 <ip>', 'SNAT outgoing IPv4 traffic to this address instead of masquerading')
+    .option('--snat-ipv6 <ip>', 'SNAT outgoing IPv6 traffic to this address instead of masquerading')
+    .option('--iface-prefix <prefix>', 'endpoint interface names are <prefix>0, <prefix>1… (default eth)')
+    .option('--trusted-interface <if>', 'host interface allowed direct access to endpoints (repeatable)', collect)
+    .option('-o, --opt <key=value>', 'Docker driver option, e.g. com.docker.network.bridge.enable_icc=false (repeatable)', collect)
+    .option('--label <key=value>', 'label stored with the network (repeatable)', collect)
+    .option('--if-not-exists', 'succeed without change if the network exists with the same settings')
+    .addHelpText('after', '\nExamples:\n  brnet network create web\n  brnet network create db --subnet 10.20.0.0/24 --ipv6 --no-icc\n')
+    .action(async (name: string, _o, cmd: Command) => (await import('./commands/network.ts')).create(ctxOf(cmd), name, cmd));
+  leaf(network, 'rm <name...>', 'remove networks, their bridges and rules')
+    .alias('remove')
+    .option('-f, --force', 'remove the network\'s endpoints first')
+    .option('--if-exists', 'succeed if a network does not exist')
+    .addHelpText('after', '\nExamples:\n  brnet network rm web\n  brnet network rm --force --if-exists web db\n')
+    .action(async (names: string[], o, cmd: Command) => (await import('./commands/network.ts')).rm(ctxOf(cmd), names, o));
+  leaf(network, 'ls', 'list networks')
+    .alias('list')
+    .addHelpText('after', '\nExamples:\n  brnet network ls\n  brnet network ls -q\n')
+    .action(async (_o, cmd: Command) => (await import('./commands/network.ts')).ls(ctxOf(cmd)));
+  leaf(network, 'inspect <name...>', 'show everything about networks, as JSON')
+    .addHelpText('after', '\nExamples:\n  brnet network inspect web\n')
+    .action(async (names: string[], _o, cmd: Command) => (await import('./commands/network.ts')).inspect(ctxOf(cmd), names));
+
+  const config = program.command('config').summary('host-wide settings').description('Show or change host-wide settings');
+  leaf(config, 'show', 'show the host-wide settings').action(async (_o, cmd: Command) =>
+    (await import('./commands/config.ts')).show(ctxOf(cmd)),
+  );
+  leaf(config, 'set <key> <value>', 'change a setting: iptables, ip6tables, ip-forward, userland-proxy, default-address-pools')
+    .addHelpText('after', '\nExamples:\n  brnet config set iptables false\n  brnet config set default-address-pools 10.10.0.0/16/24,10.11.0.0/16/24\n')
+    .action(async (key: string, value: string, _o, cmd: Command) => (await import('./commands/config.ts')).set(ctxOf(cmd), key, value));
+
+  leaf(program, 'version', 'print the version').action(() => {
+    process.stdout.write(`${VERSION}\n`);
+  });
+  return program;
+}
+
+function usageError(str: string): void {
+  // Commander's text: "error: unknown option '--x'\n(Did you mean --y?)\n"
+  const lines = str.trim().split('\n').filter(Boolean);
+  const msg = (lines[0] ?? 'usage error').replace(/^error: /, '');
+  const hint = lines.slice(1).join(' ').replace(/^\((.*)\)$/, '$1');
+  report(new BrnetError('USAGE', msg, hint ? { hint } : {}));
+}
+
+function report(err: BrnetError): void {
+  if (jsonErrors) {
+    process.stderr.write(`${JSON.stringify({ error: { code: err.code, message: err.message, exitCode: err.exitCode } })}\n`);
+  } else {
+    process.stderr.write(`brnet: ${err.message}\n`);
+    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+  }
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return ExitCode.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return e.exitCode === 0 ? 0 : ExitCode.usage; // already printed through outputError
+    }
+    if (e instanceof BrnetError) {
+      report(e);
+      if (process.env.BRNET_DEBUG === '1' || argv.includes('--debug')) process.stderr.write(`${e.stack}\n`);
+      return e.exitCode;
+    }
+    const err = e as Error;
+    report(new BrnetError('COMMAND_FAILED', `internal error: ${err?.message ?? String(e)}`, { hint: 'run with --debug for details' }));
+    if (argv.includes('--debug')) process.stderr.write(`${err?.stack}\n`);
+    return ExitCode.failed;
+  }
+}
+
+main().then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,19 @@
+// What every command knows about how it was invoked.
+import { environment } from '../errors.ts';
+
+export interface Ctx {
+  stateDir: string;
+  dryRun: boolean;
+  json: boolean;
+  quiet: boolean;
+  /** Progress and warnings for people, on stderr; silent with --json/--quiet. */
+  note(msg: string): void;
+  warn(msg: string): void;
+}
+
+export function requireRoot(ctx: Ctx): void {
+  if (ctx.dryRun) return;
+  if (process.getuid && process.getuid() !== 0) {
+    throw environment('this command changes the network and must run as root', 'run it with sudo, or as root');
+  }
+}

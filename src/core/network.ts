@@ -1,0 +1,225 @@
+// network create / rm / ls / inspect: from a validated spec and the current state to a plan.
+import { readFileSync } from 'node:fs';
+import { conflict, notFound } from '../errors.ts';
+import { renderRules } from '../firewall/rules.ts';
+import { firewallStep } from '../firewall/iptables.ts';
+import { bridgeDownStep, bridgeUpSteps } from '../net/bridge.ts';
+import { type HostView, readHost } from '../net/host.ts';
+import {
+  type Cidr,
+  DEFAULT_POOLS,
+  type Family,
+  allocateSubnet,
+  cidrOf,
+  firstHost,
+  formatCidr,
+  formatIp,
+  overlaps,
+  parseCidr,
+  parseIp,
+  ulaPool,
+} from '../net/ipam.ts';
+import { defaultBridgeName, newNetworkId, stableMac } from '../net/names.ts';
+import type { FamilyConfig, Network, State } from '../state/schema.ts';
+import { type CreateFlags, type FamilySpec, type NetworkSpec, parseCreate } from './network-spec.ts';
+import { type Ctx, requireRoot } from './context.ts';
+import { mutate } from './operation.ts';
+import type { Step } from './plan.ts';
+import { endpointRemoveSteps } from './endpoint-steps.ts';
+
+export function findNetwork(state: State, name: string): Network {
+  const n = state.networks.find((x) => x.name === name);
+  if (!n) throw notFound(`network ${name} not found`, 'list networks with: brnet network ls');
+  return n;
+}
+
+function machineId(): string {
+  for (const f of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
+    try {
+      const id = readFileSync(f, 'utf8').trim();
+      if (id) return id;
+    } catch {}
+  }
+  return 'brnet-no-machine-id';
+}
+
+/** Everything a new subnet must not overlap: other networks, host addresses and routes. */
+function usedPrefixes(state: State, host: HostView, family: Family, exceptDev: string | null): { cidr: Cidr; what: string }[] {
+  const used: { cidr: Cidr; what: string }[] = [];
+  for (const n of state.networks) {
+    const fc = family === 4 ? n.ipv4 : n.ipv6;
+    if (fc) used.push({ cidr: parseCidr(fc.subnet), what: `network ${n.name} (${fc.subnet})` });
+  }
+  for (const a of host.addrs) {
+    if (a.family !== family || a.dev === exceptDev || a.dev === 'lo') continue;
+    const ip = parseIp(a.local);
+    if (ip) used.push({ cidr: cidrOf(ip, a.prefixlen), what: `address ${a.local}/${a.prefixlen} on ${a.dev}` });
+  }
+  for (const r of host.routes) {
+    if (r.dev === exceptDev) continue;
+    const [addr = '', len] = r.dst.split('/');
+    const ip = parseIp(addr);
+    if (!ip || ip.family !== family) continue;
+    used.push({ cidr: cidrOf(ip, len === undefined ? (family === 4 ? 32 : 128) : Number(len)), what: `route ${r.dst}${r.dev ? ` on ${r.dev}` : ''}` });
+  }
+  return used;
+}
+
+function familyConfig(
+  spec: FamilySpec,
+  family: Family,
+  state: State,
+  host: HostView,
+  exceptDev: string | null,
+  isolated: boolean,
+): FamilyConfig {
+  const used = usedPrefixes(state, host, family, exceptDev);
+  let subnet = spec.subnet;
+  let allocated = false;
+  if (subnet) {
+    const clash = used.find((u) => overlaps(u.cidr, subnet as Cidr));
+    if (clash) throw conflict(`subnet ${formatCidr(subnet)} overlaps ${clash.what}`);
+  } else {
+    const pools = family === 4 ? (state.config.defaultAddressPools ?? DEFAULT_POOLS) : [ulaPool(machineId())];
+    subnet = allocateSubnet(pools.filter((p) => (p.base.includes(':') ? 6 : 4) === family), family, used.map((u) => u.cidr));
+    if (!subnet) {
+      throw conflict(`no free IPv${family} subnet left in the address pools`, 'give one with --subnet, or add pools: brnet config set default-address-pools …');
+    }
+    allocated = true;
+  }
+  // An isolated network has no address on the bridge and so no gateway to hand out.
+  const gateway = isolated ? null : formatIp(spec.gateway ?? firstHost(subnet));
+  const aux: Record<string, string> = {};
+  for (const [k, ip] of Object.entries(spec.aux)) aux[k] = formatIp(ip);
+  return {
+    subnet: formatCidr(subnet),
+    gateway,
+    ipRange: spec.ipRange ? formatCidr(spec.ipRange) : null,
+    auxAddresses: aux,
+    allocated,
+  };
+}
+
+function buildNetwork(spec: NetworkSpec, state: State, host: HostView): Network {
+  const id = newNetworkId();
+  const bridge = spec.bridgeName ?? defaultBridgeName(id);
+  const owner = state.networks.find((n) => n.bridge === bridge);
+  if (owner) throw conflict(`bridge ${bridge} is already used by network ${owner.name}`);
+  const link = host.links.get(bridge);
+  if (link && link.kind !== 'bridge') {
+    throw conflict(`device ${bridge} exists and is not a bridge (${link.kind ?? 'physical'})`, 'choose another --bridge-name');
+  }
+  // A bridge carrying brnet's marker is a leftover of an interrupted brnet call: it is ours.
+  const created = !link || (link.alias?.startsWith('brnet:') ?? false);
+  const exceptDev = link ? bridge : null;
+  const ipv4 = spec.ipv4 ? familyConfig(spec.ipv4, 4, state, host, exceptDev, spec.gatewayModeIpv4 === 'isolated') : null;
+  const ipv6 = spec.ipv6 ? familyConfig(spec.ipv6, 6, state, host, exceptDev, spec.gatewayModeIpv6 === 'isolated') : null;
+  const keep = link && !created ? host.addrs.filter((a) => a.dev === bridge).map((a) => `${a.local}/${a.prefixlen}`) : [];
+  return {
+    name: spec.name,
+    id,
+    bridge,
+    bridgeCreated: created,
+    keepAddresses: keep,
+    bridgeMac: link?.address && !created ? link.address : stableMac(`bridge:${id}`),
+    created: new Date().toISOString(),
+    ipv4,
+    ipv6,
+    internal: spec.internal,
+    icc: spec.icc,
+    masquerade: spec.masquerade,
+    mtu: spec.mtu,
+    gatewayModeIpv4: spec.gatewayModeIpv4,
+    gatewayModeIpv6: spec.gatewayModeIpv6,
+    inhibitIpv4: spec.inhibitIpv4,
+    hostBindingIp: spec.hostBindingIp,
+    snatIpv4: spec.snatIpv4,
+    snatIpv6: spec.snatIpv6,
+    ifacePrefix: spec.ifacePrefix,
+    trustedInterfaces: spec.trustedInterfaces,
+    labels: spec.labels,
+    options: spec.options,
+    endpoints: [],
+  };
+}
+
+/** Does an existing network already look like what `spec` asks for (for --if-not-exists)? */
+function matchesSpec(n: Network, spec: NetworkSpec): boolean {
+  const fam = (fc: FamilyConfig | null, fs: FamilySpec | null) => {
+    if (!fc || !fs) return fc === null && fs === null;
+    if (fs.subnet && formatCidr(fs.subnet) !== fc.subnet) return false;
+    if (fs.gateway && formatIp(fs.gateway) !== fc.gateway) return false;
+    if (fs.ipRange && formatCidr(fs.ipRange) !== fc.ipRange) return false;
+    return true;
+  };
+  return (
+    fam(n.ipv4, spec.ipv4) &&
+    fam(n.ipv6, spec.ipv6) &&
+    n.internal === spec.internal &&
+    n.icc === spec.icc &&
+    n.masquerade === spec.masquerade &&
+    n.mtu === spec.mtu &&
+    (spec.bridgeName === null || spec.bridgeName === n.bridge) &&
+    n.gatewayModeIpv4 === spec.gatewayModeIpv4 &&
+    n.gatewayModeIpv6 === spec.gatewayModeIpv6 &&
+    n.inhibitIpv4 === spec.inhibitIpv4 &&
+    n.hostBindingIp === spec.hostBindingIp &&
+    n.snatIpv4 === spec.snatIpv4 &&
+    n.snatIpv6 === spec.snatIpv6 &&
+    n.ifacePrefix === spec.ifacePrefix
+  );
+}
+
+export async function createNetwork(ctx: Ctx, name: string, flags: CreateFlags, ifNotExists: boolean) {
+  const spec = parseCreate(name, flags); // bad input fails here, before any lock or change
+  requireRoot(ctx);
+  return mutate(ctx, async (state) => {
+    const existing = state.networks.find((n) => n.name === name);
+    if (existing) {
+      if (ifNotExists && matchesSpec(existing, spec)) return { state: null, steps: [], result: { network: existing, created: false } };
+      throw conflict(
+        `network ${name} already exists${ifNotExists ? ' with other settings' : ''}`,
+        ifNotExists ? `inspect it with: brnet network inspect ${name}` : 'use --if-not-exists in scripts',
+      );
+    }
+    const host = await readHost();
+    const net = buildNetwork(spec, state, host);
+    const next: State = { ...state, networks: [...state.networks, net] };
+    const steps: Step[] = bridgeUpSteps(net, host, state.config);
+    const fw = await firewallStep(renderRules(state), renderRules(next));
+    if (fw) steps.push(fw);
+    return { state: next, steps, result: { network: net, created: true } };
+  });
+}
+
+export async function removeNetworks(ctx: Ctx, names: string[], opts: { force?: boolean; ifExists?: boolean }) {
+  requireRoot(ctx);
+  return mutate(ctx, async (state) => {
+    const targets: Network[] = [];
+    for (const name of new Set(names)) {
+      const n = state.networks.find((x) => x.name === name);
+      if (!n) {
+        if (opts.ifExists) continue;
+        throw notFound(`network ${name} not found`);
+      }
+      if (n.endpoints.length && !opts.force) {
+        throw conflict(
+          `network ${name} has ${n.endpoints.length} endpoint${n.endpoints.length > 1 ? 's' : ''}`,
+          `remove them first, or use: brnet network rm --force ${name}`,
+        );
+      }
+      targets.push(n);
+    }
+    if (!targets.length) return { state: null, steps: [], result: { removed: [] as string[] } };
+    const host = await readHost();
+    const next: State = { ...state, networks: state.networks.filter((n) => !targets.includes(n)) };
+    const steps: Step[] = [];
+    const fw = await firewallStep(renderRules(state), renderRules(next));
+    if (fw) steps.push(fw);
+    for (const n of targets) {
+      for (const ep of n.endpoints) steps.push(...endpointRemoveSteps(n, ep, host, next));
+      steps.push(bridgeDownStep(n, host));
+    }
+    return { state: next, steps, result: { removed: targets.map((n) => n.name) } };
+  });
+}

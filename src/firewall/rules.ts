@@ -1,0 +1,225 @@
+// The firewall as a pure function of the state: renderRules(state) returns, per family and
+// table, the complete content of every chain brnet owns. Applying it is then a matter of
+// replacing chains (see iptables.ts), which makes apply idempotent, rollback exact, and
+// `check`/`restore` a comparison with what the kernel reports.
+//
+// Layout (per family, mirroring the reference driver's v29 iptables layout with brnet names):
+//   filter  FORWARD -> BRNET-FORWARD     dispatcher: conntrack accepts, internal drops,
+//                                         "-o BR -> BRNET-IN-<id>", then ICC/outgoing rules
+//           BRNET-IN-<id>                per network: published-port accepts, routed ICMP,
+//                                         then the default drop (accept in nat-unprotected)
+//   nat     PREROUTING/OUTPUT (dst LOCAL) -> BRNET-DNAT -> BRNET-DNAT-<id> (DNAT per port)
+//           POSTROUTING -> BRNET-POSTROUTING -> BRNET-POST-<id> (masquerade/SNAT, hairpin)
+//   raw     PREROUTING -> BRNET-RAW -> BRNET-RAW-<id> (direct-access and remote-loopback drops)
+// Per-network chains keep an operation's change small: publishing a port rewrites only its
+// own network's chains, however many other networks and ports exist.
+import type { Endpoint, GatewayMode, Network, Port, State } from '../state/schema.ts';
+
+export type Family = 4 | 6;
+export type Table = 'raw' | 'filter' | 'nat';
+export const TABLES: Table[] = ['raw', 'filter', 'nat'];
+
+/** chain name -> rule specs (everything after `-A CHAIN`), in order. */
+export type Chains = Map<string, string[]>;
+export type TableSet = Record<Table, Chains>;
+export interface Ruleset {
+  4: TableSet;
+  6: TableSet;
+}
+
+export interface Jump {
+  table: Table;
+  chain: string; // built-in chain
+  spec: string; // rule spec without -A/-I CHAIN
+}
+
+export const DISPATCH = {
+  forward: 'BRNET-FORWARD',
+  dnat: 'BRNET-DNAT',
+  post: 'BRNET-POSTROUTING',
+  raw: 'BRNET-RAW',
+} as const;
+
+/** The rules brnet adds to built-in chains: the only places it touches outside its own chains. */
+export function jumps(): Jump[] {
+  const c = '-m comment --comment brnet';
+  return [
+    { table: 'filter', chain: 'FORWARD', spec: `${c} -j ${DISPATCH.forward}` },
+    { table: 'nat', chain: 'PREROUTING', spec: `-m addrtype --dst-type LOCAL ${c} -j ${DISPATCH.dnat}` },
+    { table: 'nat', chain: 'OUTPUT', spec: `-m addrtype --dst-type LOCAL ${c} -j ${DISPATCH.dnat}` },
+    { table: 'nat', chain: 'POSTROUTING', spec: `${c} -j ${DISPATCH.post}` },
+    { table: 'raw', chain: 'PREROUTING', spec: `${c} -j ${DISPATCH.raw}` },
+  ];
+}
+
+const tag = (owner: string) => `-m comment --comment brnet:${owner}`;
+const chainId = (n: Network) => n.id.slice(0, 12);
+export const chainNames = (n: Network) => ({
+  in: `BRNET-IN-${chainId(n)}`,
+  dnat: `BRNET-DNAT-${chainId(n)}`,
+  post: `BRNET-POST-${chainId(n)}`,
+  raw: `BRNET-RAW-${chainId(n)}`,
+});
+
+const addr = (cidr: string | null) => (cidr ? (cidr.split('/')[0] ?? null) : null);
+export const familyOf = (ip: string): Family => (ip.includes(':') ? 6 : 4);
+const modeOf = (n: Network, f: Family): GatewayMode => (f === 4 ? n.gatewayModeIpv4 : n.gatewayModeIpv6);
+const subnetOf = (n: Network, f: Family) => (f === 4 ? n.ipv4 : n.ipv6)?.subnet ?? null;
+const epAddr = (e: Endpoint, f: Family) => addr(f === 4 ? e.ipv4 : e.ipv6);
+const isNatMode = (m: GatewayMode) => m === 'nat' || m === 'nat-unprotected';
+
+function emptyTables(): TableSet {
+  return { raw: new Map(), filter: new Map(), nat: new Map() };
+}
+
+/** Which families get rules at all, from the host-wide settings. */
+export function enabledFamilies(state: State): Family[] {
+  const out: Family[] = [];
+  if (state.config.iptables) out.push(4);
+  if (state.config.ip6tables) out.push(6);
+  return out;
+}
+
+export function renderRules(state: State): Ruleset {
+  const rs: Ruleset = { 4: emptyTables(), 6: emptyTables() };
+  for (const f of enabledFamilies(state)) renderFamily(state, f, rs[f]);
+  return rs;
+}
+
+function renderFamily(state: State, f: Family, t: TableSet): void {
+  const nets = state.networks.filter((n) => subnetOf(n, f) !== null);
+  if (nets.length === 0) return;
+  const forward: string[] = [];
+  const dnat: string[] = [];
+  const post: string[] = [];
+  const raw: string[] = [];
+  t.filter.set(DISPATCH.forward, forward);
+  t.nat.set(DISPATCH.dnat, dnat);
+  t.nat.set(DISPATCH.post, post);
+  t.raw.set(DISPATCH.raw, raw);
+
+  // Dispatcher groups are emitted in this order across all networks, so that no network's
+  // outgoing ACCEPT can pre-empt another network's ingress filtering or internal drops.
+  for (const n of nets) {
+    if (!n.internal) forward.push(`-o ${n.bridge} -m conntrack --ctstate RELATED,ESTABLISHED ${tag(n.name)} -j ACCEPT`);
+  }
+  for (const n of nets) {
+    if (!n.internal) continue;
+    forward.push(`! -i ${n.bridge} -o ${n.bridge} ${tag(n.name)} -j DROP`);
+    forward.push(`-i ${n.bridge} ! -o ${n.bridge} ${tag(n.name)} -j DROP`);
+  }
+  for (const n of nets) {
+    if (!n.internal) forward.push(`-o ${n.bridge} ${tag(n.name)} -j ${chainNames(n).in}`);
+  }
+  for (const n of nets) {
+    if (n.icc) {
+      forward.push(n.internal ? `-i ${n.bridge} -o ${n.bridge} ${tag(n.name)} -j ACCEPT` : `-i ${n.bridge} ${tag(n.name)} -j ACCEPT`);
+    } else {
+      forward.push(`-i ${n.bridge} -o ${n.bridge} ${tag(n.name)} -j DROP`);
+      if (!n.internal) forward.push(`-i ${n.bridge} ! -o ${n.bridge} ${tag(n.name)} -j ACCEPT`);
+    }
+  }
+
+  for (const n of nets) {
+    if (n.internal) continue;
+    const names = chainNames(n);
+    const mode = modeOf(n, f);
+    t.filter.set(names.in, ingressRules(n, f, mode));
+    if (isNatMode(mode)) {
+      dnat.push(`${tag(n.name)} -j ${names.dnat}`);
+      t.nat.set(names.dnat, dnatRules(n, f));
+      post.push(`${tag(n.name)} -j ${names.post}`);
+      t.nat.set(names.post, postRules(n, f));
+    }
+    raw.push(`${tag(n.name)} -j ${names.raw}`);
+    t.raw.set(names.raw, rawRules(n, f, mode));
+  }
+}
+
+/** Every published binding of the network in family f, with the endpoint's address. */
+function bindings(n: Network, f: Family): { ep: Endpoint; cip: string; port: Port }[] {
+  const out: { ep: Endpoint; cip: string; port: Port }[] = [];
+  for (const ep of n.endpoints) {
+    const cip = epAddr(ep, f);
+    if (!cip) continue;
+    for (const port of ep.ports) if (familyOf(port.hostIp) === f) out.push({ ep, cip, port });
+  }
+  return out;
+}
+
+const protoMatch = (p: string, flag: '--dport' | '--sport', port: number) => `-p ${p} -m ${p} ${flag} ${port}`;
+const hostPart = (ip: string, f: Family) =>
+  ip === '0.0.0.0' || ip === '::' ? '' : `-d ${ip}/${f === 4 ? 32 : 128} `;
+
+function ingressRules(n: Network, f: Family, mode: GatewayMode): string[] {
+  const br = n.bridge;
+  const rules: string[] = [];
+  if (mode !== 'nat-unprotected') {
+    const seen = new Set<string>();
+    for (const { ep, cip, port } of bindings(n, f)) {
+      const r = `-d ${cip}/${f === 4 ? 32 : 128} ! -i ${br} -o ${br} ${protoMatch(port.proto, '--dport', port.containerPort)} ${tag(`${n.name}:${ep.name}`)} -j ACCEPT`;
+      if (!seen.has(r)) rules.push(r); // a v4 binding on two host IPs needs one accept
+      seen.add(r);
+    }
+  }
+  if (mode === 'routed') {
+    rules.push(`! -i ${br} -o ${br} -p ${f === 4 ? 'icmp' : 'ipv6-icmp'} ${tag(n.name)} -j ACCEPT`);
+  }
+  rules.push(`! -i ${br} -o ${br} ${tag(n.name)} -j ${mode === 'nat-unprotected' ? 'ACCEPT' : 'DROP'}`);
+  return rules;
+}
+
+function dnatRules(n: Network, f: Family): string[] {
+  const rules: string[] = [];
+  for (const { ep, cip, port } of bindings(n, f)) {
+    const ll = f === 6 ? '! -s fe80::/10 ' : '';
+    const to = f === 4 ? `${cip}:${port.containerPort}` : `[${cip}]:${port.containerPort}`;
+    rules.push(
+      `${ll}${hostPart(port.hostIp, f)}${protoMatch(port.proto, '--dport', port.hostPort)} ${tag(`${n.name}:${ep.name}`)} -j DNAT --to-destination ${to}`,
+    );
+  }
+  return rules;
+}
+
+function postRules(n: Network, f: Family): string[] {
+  const br = n.bridge;
+  const rules: string[] = [];
+  const sub = subnetOf(n, f);
+  const snat = f === 4 ? n.snatIpv4 : n.snatIpv6;
+  if (n.masquerade && sub) {
+    rules.push(`-s ${sub} ! -o ${br} ${tag(n.name)} -j ${snat ? `SNAT --to-source ${snat}` : 'MASQUERADE'}`);
+  }
+  // Without a userland proxy the host's own connections to published ports (127.0.0.1
+  // included, via route_localnet) are DNATed into the bridge; give them a bridge-local source.
+  rules.push(`-o ${br} -m addrtype --src-type LOCAL ${tag(n.name)} -j MASQUERADE`);
+  const seen = new Set<string>();
+  for (const { ep, cip, port } of bindings(n, f)) {
+    const h = f === 4 ? 32 : 128;
+    const r = `-s ${cip}/${h} -d ${cip}/${h} ${protoMatch(port.proto, '--dport', port.containerPort)} ${tag(`${n.name}:${ep.name}`)} -j MASQUERADE`;
+    if (!seen.has(r)) rules.push(r);
+    seen.add(r);
+  }
+  return rules;
+}
+
+function rawRules(n: Network, f: Family, mode: GatewayMode): string[] {
+  const rules: string[] = [];
+  if (mode === 'nat') {
+    for (const ep of n.endpoints) {
+      const cip = epAddr(ep, f);
+      if (!cip) continue;
+      const d = `-d ${cip}/${f === 4 ? 32 : 128}`;
+      for (const t of n.trustedInterfaces) rules.push(`${d} -i ${t} ${tag(`${n.name}:${ep.name}`)} -j ACCEPT`);
+      rules.push(`${d} ! -i ${n.bridge} ${tag(`${n.name}:${ep.name}`)} -j DROP`);
+    }
+  }
+  if (f === 4) {
+    for (const { ep, port } of bindings(n, f)) {
+      if (!port.hostIp.startsWith('127.')) continue;
+      rules.push(
+        `-d ${port.hostIp}/32 ! -i lo ${protoMatch(port.proto, '--dport', port.hostPort)} ${tag(`${n.name}:${ep.name}`)} -j DROP`,
+      );
+    }
+  }
+  return rules;
+}

@@ -1,0 +1,86 @@
+// The kernel side of a network: the bridge device, its addresses and its sysctls.
+import type { Step } from '../core/plan.ts';
+import type { Config, Network } from '../state/schema.ts';
+import { run } from './exec.ts';
+import type { HostView } from './host.ts';
+import { ipBatchStep } from './ipcmd.ts';
+import { type SysctlWrites, sysctlStep } from './sysctl.ts';
+
+/** Marker on devices brnet created, so leftovers of a crash can be recognised and removed. */
+export const aliasFor = (network: string, endpoint?: string) => `brnet:${network}${endpoint ? `:${endpoint}` : ''}`;
+
+const gwAddr = (fc: Network['ipv4']) => (fc?.gateway ? `${fc.gateway}/${fc.subnet.split('/')[1]}` : null);
+
+/** The addresses the bridge must carry: the gateways, unless inhibited or isolated. */
+export function bridgeAddresses(n: Network): { v4: string | null; v6: string | null } {
+  const v4 = n.ipv4 && !n.inhibitIpv4 && n.gatewayModeIpv4 !== 'isolated' ? gwAddr(n.ipv4) : null;
+  const v6 = n.ipv6 && n.gatewayModeIpv6 !== 'isolated' ? gwAddr(n.ipv6) : null;
+  return { v4, v6 };
+}
+
+export function networkSysctls(n: Network, cfg: Config): SysctlWrites {
+  const br = n.bridge;
+  const w: SysctlWrites = [];
+  if (n.ipv6) {
+    w.push([`net/ipv6/conf/${br}/disable_ipv6`, n.gatewayModeIpv6 === 'isolated' ? '1' : '0']);
+    w.push([`net/ipv6/conf/${br}/accept_ra`, '0']);
+  }
+  // Loopback publishing DNATs 127.0.0.1 into the bridge, which the kernel only routes with this.
+  if (n.ipv4 && !n.internal) w.push([`net/ipv4/conf/${br}/route_localnet`, '1']);
+  if (cfg.ipForward && !n.internal) {
+    if (n.ipv4) w.push(['net/ipv4/ip_forward', '1']);
+    if (n.ipv6) w.push(['net/ipv6/conf/all/forwarding', '1'], ['net/ipv6/conf/default/forwarding', '1']);
+  }
+  // Traffic between ports of one bridge is switched, not routed: iptables sees it (for the ICC
+  // drop and for hairpin DNAT to a sibling) only through br_netfilter.
+  if (cfg.iptables && n.ipv4) w.push(['net/bridge/bridge-nf-call-iptables', '1']);
+  if (cfg.ip6tables && n.ipv6) w.push(['net/bridge/bridge-nf-call-ip6tables', '1']);
+  return w;
+}
+
+/** Create (or adopt) the bridge and bring it to the state's description. */
+export function bridgeUpSteps(n: Network, host: HostView, cfg: Config): Step[] {
+  const br = n.bridge;
+  const link = host.links.get(br);
+  const steps: Step[] = [];
+  if (!link) {
+    const mtu = n.mtu ? ` mtu ${n.mtu}` : '';
+    steps.push(
+      ipBatchStep([`link add name ${br} address ${n.bridgeMac}${mtu} type bridge`, `link set dev ${br} alias ${aliasFor(n.name)}`], [`link del dev ${br}`]),
+    );
+  } else if (n.mtu && link.mtu !== n.mtu) {
+    steps.push(ipBatchStep([`link set dev ${br} mtu ${n.mtu}`], [`link set dev ${br} mtu ${link.mtu}`]));
+  }
+  steps.push(sysctlStep(networkSysctls(n, cfg)));
+  const have = new Set(host.addrs.filter((a) => a.dev === br).map((a) => `${a.local}/${a.prefixlen}`));
+  const { v4, v6 } = bridgeAddresses(n);
+  const add: string[] = [];
+  const undo: string[] = [];
+  for (const a of [v4, v6]) {
+    if (!a || have.has(a)) continue;
+    add.push(`addr add ${a} dev ${br}${a.includes(':') ? ' nodad' : ''}`);
+    undo.push(`addr del ${a} dev ${br}`);
+  }
+  if (!link?.up) add.push(`link set dev ${br} up`);
+  if (add.length) steps.push(ipBatchStep(add, link ? undo : []));
+  return steps;
+}
+
+/** Remove the bridge if brnet created it; otherwise only the addresses brnet put on it. */
+export function bridgeDownStep(n: Network, host: HostView): Step {
+  const br = n.bridge;
+  const link = host.links.get(br);
+  const lines: string[] = [];
+  if (link && n.bridgeCreated) lines.push(`link del dev ${br}`);
+  else if (link) {
+    const { v4, v6 } = bridgeAddresses(n);
+    const have = new Set(host.addrs.filter((a) => a.dev === br).map((a) => `${a.local}/${a.prefixlen}`));
+    for (const a of [v4, v6]) if (a && have.has(a) && !n.keepAddresses.includes(a)) lines.push(`addr del ${a} dev ${br}`);
+  }
+  return {
+    show: lines.map((l) => `ip ${l}`),
+    async do() {
+      if (lines.length) await run(['ip', '-batch', '-'], { input: `${lines.join('\n')}\n` });
+    },
+  };
+}

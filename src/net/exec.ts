@@ -1,0 +1,120 @@
+// The only place in brnet that starts processes. argv arrays only, never a shell string,
+// so no user input can ever be interpreted by a shell. Every call has a timeout, can feed
+// stdin (for `ip -batch -` and `iptables-restore`), is traced with --debug, and fails with
+// one BrnetError that names the command and its trimmed stderr.
+//
+// node:child_process rather than execa: the wrapper needs four of execa's features and
+// execa adds measurable start-up cost to every brnet call (see the README's benchmark notes).
+import { spawn } from 'node:child_process';
+import { BrnetError, environment } from '../errors.ts';
+
+export interface RunOptions {
+  input?: string;
+  timeoutMs?: number;
+  /** Return the result instead of throwing when the command exits non-zero. */
+  allowFail?: boolean;
+}
+
+export interface RunResult {
+  argv: string[];
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const packageOf: Record<string, string> = {
+  ip: 'iproute2',
+  bridge: 'iproute2',
+  ss: 'iproute2',
+  iptables: 'iptables',
+  ip6tables: 'iptables',
+  'iptables-restore': 'iptables',
+  'ip6tables-restore': 'iptables',
+  'iptables-save': 'iptables',
+  'ip6tables-save': 'iptables',
+  conntrack: 'conntrack',
+  nsenter: 'util-linux',
+  sysctl: 'procps',
+};
+
+let debug = process.env.BRNET_DEBUG === '1';
+let spawned = 0;
+
+export function setDebug(on: boolean): void {
+  debug = debug || on;
+}
+export function isDebug(): boolean {
+  return debug;
+}
+/** How many processes this invocation has started (the benchmark reads it from --debug). */
+export function spawnCount(): number {
+  return spawned;
+}
+
+/** A printable form of argv, for --dry-run plans and error messages. */
+export function shellQuote(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error('run: empty argv');
+  const started = performance.now();
+  spawned++;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C' },
+      timeout: opts.timeoutMs ?? 20_000,
+      killSignal: 'SIGKILL',
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.stdin.on('error', () => {}); // the tool may exit before reading all its input
+    child.stdin.end(opts.input ?? '');
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      trace(argv, -1, started);
+      if (e.code === 'ENOENT') {
+        const pkg = packageOf[cmd] ?? cmd;
+        reject(environment(`\`${cmd}\` not found`, `install it: apt-get install ${pkg}`));
+      } else reject(environment(`cannot run ${cmd}: ${e.message}`));
+    });
+    child.on('close', (code, signal) => {
+      const result: RunResult = {
+        argv,
+        code: code ?? 128,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+      };
+      trace(argv, result.code, started, opts.input);
+      if (signal === 'SIGKILL' && code === null) {
+        return reject(new BrnetError('COMMAND_FAILED', `${shellQuote(argv)}: timed out`));
+      }
+      if (result.code !== 0 && !opts.allowFail) return reject(commandError(result, opts.input));
+      resolve(result);
+    });
+  });
+}
+
+function trace(argv: string[], code: number, started: number, input?: string): void {
+  if (!debug) return;
+  const ms = (performance.now() - started).toFixed(1);
+  const lines = input ? ` <<${input.split('\n').length - 1} lines` : '';
+  process.stderr.write(`+ ${shellQuote(argv)}${lines}  [exit ${code}, ${ms} ms]\n`);
+}
+
+/** Turns a failed result into the error the user sees, naming the failing batch line if any. */
+export function commandError(r: RunResult, input?: string): BrnetError {
+  let why = r.stderr.trim().split('\n').filter(Boolean).slice(0, 2).join('; ') || `exit status ${r.code}`;
+  if (/Operation not permitted|Permission denied|must be root/i.test(r.stderr) && process.getuid?.() !== 0) {
+    return environment(`${shellQuote(r.argv)}: ${why}`, 'run brnet as root');
+  }
+  // `ip -batch -` reports "Command failed -:N"; iptables-restore "line N failed".
+  const m = /Command failed -:(\d+)|line (\d+) failed/.exec(r.stderr);
+  const lineNo = m ? Number(m[1] ?? m[2]) : 0;
+  const line = lineNo && input ? input.split('\n')[lineNo - 1] : undefined;
+  if (line) why += ` (at: ${line.trim()})`;
+  return new BrnetError('COMMAND_FAILED', `${shellQuote(r.argv)}: ${why}`);
+}

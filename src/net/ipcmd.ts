@@ -1,0 +1,24 @@
+// `ip -batch -`: many link/address/route changes for the price of one process. It stops at the
+// first failing line, so undo batches run with -force (carry on past lines that fail because
+// their object never got created).
+import type { Step } from '../core/plan.ts';
+import { run } from './exec.ts';
+
+/** argv prefix that runs `ip` inside the network namespace at `netnsPath` (host when null). */
+export function ipArgv(netnsPath: string | null, ...args: string[]): string[] {
+  return netnsPath ? ['nsenter', `--net=${netnsPath}`, '--', 'ip', ...args] : ['ip', ...args];
+}
+
+export async function ipBatch(lines: string[], netnsPath: string | null = null, force = false): Promise<void> {
+  if (!lines.length) return;
+  await run(ipArgv(netnsPath, ...(force ? ['-force'] : []), '-batch', '-'), { input: `${lines.join('\n')}\n`, allowFail: force });
+}
+
+export function ipBatchStep(lines: string[], undo: string[] = [], netnsPath: string | null = null): Step {
+  const where = netnsPath ? `nsenter --net=${netnsPath} -- ` : '';
+  return {
+    show: lines.map((l) => `${where}ip ${l}`),
+    do: () => ipBatch(lines, netnsPath),
+    undo: undo.length ? () => ipBatch(undo, netnsPath, true) : undefined,
+  };
+}

@@ -1,0 +1,30 @@
+// Every older on-disk shape gets one function that lifts it to the next version, so a state
+// file written by any earlier brnet keeps working. Version 0 is the pre-release layout that
+// had no `version` field and no `config` block.
+import { environment } from '../errors.ts';
+import { STATE_VERSION, emptyState } from './schema.ts';
+
+type Raw = Record<string, unknown>;
+
+const steps: Record<number, (s: Raw) => Raw> = {
+  0: (s) => ({ ...s, version: 1, config: s.config ?? emptyState().config, networks: s.networks ?? [] }),
+};
+
+export function migrate(raw: unknown, file: string): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw; // the schema reports it
+  let s = raw as Raw;
+  let v = typeof s.version === 'number' ? s.version : 0;
+  if (v > STATE_VERSION) {
+    throw environment(
+      `state file ${file} has version ${v}, newer than this brnet understands (${STATE_VERSION})`,
+      'upgrade brnet',
+    );
+  }
+  while (v < STATE_VERSION) {
+    const step = steps[v];
+    if (!step) throw environment(`state file ${file}: no migration from version ${v}`);
+    s = step(s);
+    v = s.version as number;
+  }
+  return s;
+}

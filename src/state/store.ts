@@ -1,0 +1,121 @@
+// State access. Every mutating command runs lock → read → validate → plan → apply → write →
+// unlock; read-only commands read without the lock, which is safe because the file is only
+// ever replaced by an atomic rename. lowdb provides the Low container; its own JSONFile
+// adapter is not used because it neither locks, nor fsyncs, and goes memory-only when
+// NODE_ENV=test (see AtomicStateFile below).
+import { linkSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { Low } from 'lowdb';
+import writeFileAtomic from 'write-file-atomic';
+import lockfile from 'proper-lockfile';
+import { environment } from '../errors.ts';
+import { migrate } from './migrate.ts';
+import { type State, StateSchema, emptyState } from './schema.ts';
+
+export const DEFAULT_STATE_DIR = '/var/lib/brnet';
+
+export function stateDir(opt?: string): string {
+  return opt || process.env.BRNET_STATE_DIR || DEFAULT_STATE_DIR;
+}
+
+/** lowdb adapter: validates on read; writes atomically (unique temp, fsync, rename, 0600). */
+class AtomicStateFile {
+  constructor(readonly file: string) {}
+
+  async read(): Promise<State | null> {
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'ENOENT') return null;
+      throw environment(`cannot read state file ${this.file}: ${err.message}`);
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      throw environment(
+        `state file ${this.file} is not valid JSON: ${(e as Error).message}`,
+        `fix or move it away; the previous version is kept as ${this.file}.bak`,
+      );
+    }
+    const parsed = StateSchema.safeParse(migrate(raw, this.file));
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      const where = first?.path.length ? first.path.join('.') : '(top level)';
+      throw environment(
+        `state file ${this.file} is invalid: ${where}: ${first?.message ?? 'bad shape'}`,
+        `fix or move it away; the previous version is kept as ${this.file}.bak`,
+      );
+    }
+    return parsed.data;
+  }
+
+  async write(data: State): Promise<void> {
+    // Keep the version being replaced as state.json.bak: a hard link costs no copy, and the
+    // rename below leaves the old inode reachable through it.
+    const bak = `${this.file}.bak`;
+    try {
+      unlinkSync(bak);
+    } catch {}
+    try {
+      linkSync(this.file, bak);
+    } catch {}
+    await writeFileAtomic(this.file, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600, fsync: true });
+  }
+}
+
+export type Db = Low<State>;
+
+export async function readState(dir: string): Promise<Db> {
+  const db = new Low<State>(new AtomicStateFile(join(dir, 'state.json')), emptyState());
+  await db.read();
+  return db;
+}
+
+const LOCK_WAIT_MS = Number(process.env.BRNET_LOCK_TIMEOUT_MS) || 30_000;
+
+/**
+ * Runs fn while holding the state directory's lock. proper-lockfile uses an atomic mkdir and
+ * refreshes its mtime while held, so a lock left by a killed process goes stale after a few
+ * seconds instead of blocking forever.
+ */
+export async function withLock<T>(dir: string, onWait: () => void, fn: () => Promise<T>): Promise<T> {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw environment(`cannot create state directory ${dir}: ${(e as Error).message}`, 'run brnet as root');
+  }
+  const lockPath = join(dir, 'state.lock');
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  let release: (() => Promise<void>) | undefined;
+  let waited = false;
+  while (!release) {
+    try {
+      release = await lockfile.lock(dir, {
+        lockfilePath: lockPath,
+        realpath: false,
+        stale: 5_000,
+        update: 1_000,
+        onCompromised: () => {}, // the operation is short; the final write still happens atomically
+      });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code !== 'ELOCKED') throw environment(`cannot lock ${lockPath}: ${err.message}`);
+      if (Date.now() > deadline) {
+        throw environment(`another brnet process holds ${lockPath}`, 'retry when it has finished');
+      }
+      if (!waited) {
+        waited = true;
+        onWait();
+      }
+      await new Promise((r) => setTimeout(r, 15 + Math.random() * 35));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await release().catch(() => {});
+  }
+}

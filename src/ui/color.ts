@@ -1,0 +1,27 @@
+// Colour is decided once: chalk ignores NO_COLOR, and cli-table3's own colours ignore it too,
+// so everything coloured goes through this one Chalk instance.
+import { Chalk } from 'chalk';
+
+let instance: InstanceType<typeof Chalk> | null = null;
+let disabled = false;
+
+export function disableColor(): void {
+  disabled = true;
+  instance = null;
+}
+
+export function colorLevel(stream: NodeJS.WriteStream = process.stdout): 0 | 1 | 2 | 3 {
+  if (disabled || process.env.NO_COLOR || !stream.isTTY || process.env.TERM === 'dumb') return 0;
+  if (process.env.FORCE_COLOR === '0') return 0;
+  const depth = stream.getColorDepth?.() ?? 4;
+  return depth >= 24 ? 3 : depth >= 8 ? 2 : 1;
+}
+
+export function color(): InstanceType<typeof Chalk> {
+  instance ??= new Chalk({ level: colorLevel() });
+  return instance;
+}
+
+export function colorErr(): InstanceType<typeof Chalk> {
+  return new Chalk({ level: colorLevel(process.stderr) });
+}

@@ -1,0 +1,62 @@
+// The JSON shapes of product.md, built from the state. Field names are a contract.
+import type { Endpoint, Network, Port } from '../state/schema.ts';
+
+export function portView(n: Network, ep: Endpoint, p: Port) {
+  return { network: n.name, endpoint: ep.name, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort };
+}
+
+export function endpointView(n: Network, ep: Endpoint) {
+  return {
+    name: ep.name,
+    network: n.name,
+    netns: ep.netns,
+    ifname: ep.ifname,
+    hostIfname: ep.hostIfname,
+    mac: ep.mac,
+    ipv4: ep.ipv4,
+    ipv6: ep.ipv6,
+    defaultRoute: ep.defaultRoute,
+    created: ep.created,
+    ports: ep.ports.map((p) => portView(n, ep, p)),
+  };
+}
+
+export function networkView(n: Network) {
+  const fam = (fc: Network['ipv4']) =>
+    fc ? { subnet: fc.subnet, gateway: fc.gateway, ipRange: fc.ipRange, auxAddresses: fc.auxAddresses } : null;
+  return {
+    name: n.name,
+    id: n.id,
+    bridge: n.bridge,
+    created: n.created,
+    ipv4: fam(n.ipv4),
+    ipv6: fam(n.ipv6),
+    internal: n.internal,
+    icc: n.icc,
+    masquerade: n.masquerade,
+    mtu: n.mtu ?? 1500,
+    gatewayModeIpv4: n.gatewayModeIpv4,
+    gatewayModeIpv6: n.gatewayModeIpv6,
+    inhibitIpv4: n.inhibitIpv4,
+    hostBindingIp: n.hostBindingIp,
+    snatIpv4: n.snatIpv4,
+    snatIpv6: n.snatIpv6,
+    ifacePrefix: n.ifacePrefix,
+    trustedInterfaces: n.trustedInterfaces,
+    bridgeCreated: n.bridgeCreated,
+    labels: n.labels,
+    options: n.options,
+    endpoints: n.endpoints.map((e) => endpointView(n, e)),
+  };
+}
+
+export function networkFlags(n: Network): string {
+  const f: string[] = [];
+  if (n.internal) f.push('internal');
+  if (!n.icc) f.push('no-icc');
+  if (!n.masquerade) f.push('no-masq');
+  if (n.ipv4 && n.gatewayModeIpv4 !== 'nat') f.push(`v4:${n.gatewayModeIpv4}`);
+  if (n.ipv6 && n.gatewayModeIpv6 !== 'nat') f.push(`v6:${n.gatewayModeIpv6}`);
+  if (!n.bridgeCreated) f.push('adopted');
+  return f.join(',');
+}
