@@ -106,6 +106,13 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExamples:\n  brnet config set iptables false\n  brnet config set default-address-pools 10.10.0.0/16/24,10.11.0.0/16/24\n')
     .action(async (key: string, value: string, _o, cmd: Command) => (await import('./commands/config.ts')).set(ctxOf(cmd), key, value));
 
+  leaf(program, 'restore', 'make the kernel match the state again (after a reboot, firewall flush or crash)')
+    .addHelpText('after', '\nExamples:\n  brnet restore\n  brnet restore --dry-run\n')
+    .action(async (_o, cmd: Command) => (await import('./commands/system.ts')).restore(ctxOf(cmd)));
+  leaf(program, 'check', 'compare the kernel with the state; exit 1 on any difference')
+    .addHelpText('after', '\nExamples:\n  brnet check && echo clean\n  brnet check --json\n')
+    .action(async (_o, cmd: Command) => (await import('./commands/system.ts')).check(ctxOf(cmd)));
+
   leaf(program, 'version', 'print the version').action(() => {
     process.stdout.write(`${VERSION}\n`);
   });

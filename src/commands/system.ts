@@ -1,0 +1,30 @@
+// brnet restore | check.
+import type { Ctx } from '../core/context.ts';
+import { BrnetError } from '../errors.ts';
+import { printJson, printLines } from '../ui/output.ts';
+import { printPlan } from './network.ts';
+
+const staleWarning = (ctx: Ctx, s: { network: string; endpoint: string; netns: string }) =>
+  ctx.warn(`endpoint ${s.network}/${s.endpoint} is stale: namespace ${s.netns} is gone (remove it with: brnet endpoint rm ${s.network} ${s.endpoint})`);
+
+export async function check(ctx: Ctx): Promise<void> {
+  const { check } = await import('../core/restore.ts');
+  const { drift, stale } = await check(ctx);
+  for (const s of stale) staleWarning(ctx, s);
+  if (ctx.json) printJson({ clean: drift.length === 0, drift, stale });
+  else if (!ctx.quiet) printLines(drift.map((d) => `${d.kind}: ${d.what}`));
+  if (drift.length) {
+    throw new BrnetError('DRIFT', `the kernel differs from the state in ${drift.length} place${drift.length > 1 ? 's' : ''}`, {
+      hint: 'run: brnet restore',
+    });
+  }
+}
+
+export async function restore(ctx: Ctx): Promise<void> {
+  const { restore } = await import('../core/restore.ts');
+  const { result, plan } = await restore(ctx);
+  for (const s of result.stale) staleWarning(ctx, s);
+  if (plan !== null) return printPlan(ctx, plan, { drift: result.drift, stale: result.stale });
+  if (ctx.json) return printJson({ restored: result.drift, stale: result.stale });
+  if (!ctx.quiet) printLines(result.drift.map((d) => `restored ${d.kind}: ${d.what}`));
+}
