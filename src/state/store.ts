@@ -78,7 +78,7 @@ const LOCK_WAIT_MS = Number(process.env.BRNET_LOCK_TIMEOUT_MS) || 30_000;
 
 /**
  * Runs fn while holding the state directory's lock. proper-lockfile uses an atomic mkdir and
- * refreshes its mtime while held, so a lock left by a killed process goes stale after a few
+ * refreshes its mtime while held, so a lock left by a killed process goes stale after two
  * seconds instead of blocking forever.
  */
 export async function withLock<T>(dir: string, onWait: () => void, fn: () => Promise<T>): Promise<T> {
@@ -96,7 +96,9 @@ export async function withLock<T>(dir: string, onWait: () => void, fn: () => Pro
       release = await lockfile.lock(dir, {
         lockfilePath: lockPath,
         realpath: false,
-        stale: 5_000,
+        // A lock whose mtime is not refreshed for 2 s belongs to a process that died (kill -9,
+        // power loss): the holder refreshes it every second while working.
+        stale: 2_000,
         update: 1_000,
         onCompromised: () => {}, // the operation is short; the final write still happens atomically
       });

@@ -1,0 +1,134 @@
+// Concurrency, crashes and damaged state files: brnet must never lose or leak anything.
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parseCidr, overlaps } from '../../src/net/ipam.ts';
+import { CLI_PATH, Sandbox, describeRoot } from '../helpers/sandbox.ts';
+
+let sb: Sandbox;
+const stateFile = () => join(sb.stateDir, 'state.json');
+
+/** Every device and chain carrying brnet's marks is known to the state, and check is clean. */
+async function assertConverged() {
+  const check = await sb.brnet(['check']);
+  expect(check.stdout + check.stderr).toBe(check.code === 0 ? '' : 'not clean');
+  const state = JSON.parse(existsSync(stateFile()) ? readFileSync(stateFile(), 'utf8') : '{"networks":[]}');
+  const known = new Set<string>(state.networks.flatMap((n: any) => [n.bridge, ...n.endpoints.map((e: any) => e.hostIfname)]));
+  for (const l of await sb.ipJson(['link'])) if (l.ifalias?.startsWith('brnet:')) expect(known).toContain(l.ifname);
+  const ids = new Set(state.networks.map((n: any) => n.id.slice(0, 12)));
+  for (const f of [4, 6] as const) {
+    for (const m of (await sb.iptablesSave(f)).matchAll(/^:BRNET-\w+-([0-9a-f]{12}) /gm)) expect(ids).toContain(m[1]);
+  }
+}
+
+describeRoot('reliability: parallel calls', () => {
+  beforeAll(async () => {
+    sb = await Sandbox.create();
+  });
+  afterAll(async () => {
+    await sb?.destroy();
+  });
+
+  it('10 parallel network creates without --subnet get 10 distinct, non-overlapping subnets', async () => {
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => sb.brnet(['network', 'create', `p${i}`, '--json'], { timeoutMs: 60_000 })));
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    const subnets = results.map((r) => r.json().ipv4.subnet as string);
+    expect(new Set(subnets).size).toBe(10);
+    for (let i = 0; i < subnets.length; i++)
+      for (let j = i + 1; j < subnets.length; j++) expect(overlaps(parseCidr(subnets[i]!), parseCidr(subnets[j]!))).toBe(false);
+    expect(JSON.parse(readFileSync(stateFile(), 'utf8')).networks).toHaveLength(10);
+    await assertConverged();
+  });
+
+  it('parallel removes all succeed and leave nothing', async () => {
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => sb.brnet(['network', 'rm', `p${i}`], { timeoutMs: 60_000 })));
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    expect(await sb.iptablesSave(4)).not.toMatch(/BRNET/);
+    await assertConverged();
+  });
+});
+
+describeRoot('reliability: kill -9 at any moment', () => {
+  beforeAll(async () => {
+    sb = await Sandbox.create();
+  });
+  afterAll(async () => {
+    await sb?.destroy();
+  });
+
+  it('network create killed at varied delays is repaired by restore', async () => {
+    const delays = [0, 5, 15, 30, 45, 60, 80, 100, 130, 170];
+    for (const [i, delay] of delays.entries()) {
+      const p = sb.spawnBackground([process.execPath, CLI_PATH, 'network', 'create', `k${i}`, '--ipv6'], { env: sb.brnetEnv() });
+      await new Promise((r) => setTimeout(r, delay));
+      await p.kill();
+      const r = await sb.brnet(['restore'], { timeoutMs: 30_000 });
+      expect(r.code, r.stderr).toBe(0);
+      await assertConverged();
+    }
+  });
+});
+
+describeRoot('reliability: state file', () => {
+  beforeAll(async () => {
+    sb = await Sandbox.create();
+  });
+  afterAll(async () => {
+    await sb?.destroy();
+  });
+
+  it('keeps the previous version as state.json.bak, mode 0600', async () => {
+    await sb.brnetOk(['network', 'create', 'a', '--subnet', '10.71.0.0/24']);
+    await sb.brnetOk(['network', 'create', 'b', '--subnet', '10.72.0.0/24']);
+    const bak = JSON.parse(readFileSync(`${stateFile()}.bak`, 'utf8'));
+    expect(bak.networks.map((n: any) => n.name)).toEqual(['a']);
+    const { statSync } = await import('node:fs');
+    expect(statSync(stateFile()).mode & 0o777).toBe(0o600);
+  });
+
+  it('a corrupt state file is never overwritten: exit 5 naming the file', async () => {
+    const good = readFileSync(stateFile(), 'utf8');
+    for (const garbage of ['{"version": 1, "networks": [', '[]', '{"version":1,"config":{},"networks":[{"name":5}]}', '']) {
+      writeFileSync(stateFile(), garbage);
+      for (const args of [['network', 'ls'], ['network', 'create', 'c'], ['check']]) {
+        const r = await sb.brnet(args);
+        expect(r.code, `${garbage} ${args}`).toBe(5);
+        expect(r.stderr).toContain(stateFile());
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+      }
+      expect(readFileSync(stateFile(), 'utf8')).toBe(garbage);
+    }
+    writeFileSync(stateFile(), good);
+  });
+
+  it('a state file from a newer brnet is refused; one without a version is migrated', async () => {
+    const good = JSON.parse(readFileSync(stateFile(), 'utf8'));
+    writeFileSync(stateFile(), JSON.stringify({ ...good, version: 99 }));
+    const r = await sb.brnet(['network', 'ls']);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/version 99, newer than this brnet/);
+    const { version: _v, config: _c, ...v0 } = good;
+    writeFileSync(stateFile(), JSON.stringify(v0));
+    expect((await sb.brnetOk(['network', 'ls', '-q'])).stdout.trim().split('\n')).toEqual(['a', 'b']);
+    await sb.brnetOk(['network', 'rm', 'b']);
+    const migrated = JSON.parse(readFileSync(stateFile(), 'utf8'));
+    expect(migrated.version).toBe(1);
+    expect(migrated.config.iptables).toBe(true);
+  });
+
+  it('a lock held by another process makes a call wait, then give up with 5', async () => {
+    const { mkdirSync, rmSync, utimesSync } = await import('node:fs');
+    const lock = join(sb.stateDir, 'state.lock');
+    mkdirSync(lock);
+    const keepFresh = setInterval(() => utimesSync(lock, new Date(), new Date()), 300);
+    try {
+      const r = await sb.brnet(['network', 'create', 'late'], { env: { BRNET_LOCK_TIMEOUT_MS: '1500' } });
+      expect(r.code).toBe(5);
+      expect(r.stderr).toMatch(/another brnet process holds .*state\.lock/);
+    } finally {
+      clearInterval(keepFresh);
+      rmSync(lock, { recursive: true, force: true });
+    }
+    expect((await sb.brnet(['network', 'inspect', 'late'])).code).toBe(3);
+  });
+});
