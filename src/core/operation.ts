@@ -4,7 +4,7 @@
 import { type Db, readState, withLock } from '../state/store.ts';
 import type { State } from '../state/schema.ts';
 import type { Ctx } from './context.ts';
-import { type Step, applyPlan, planText } from './plan.ts';
+import { type Step, applyPlan, planText, runSteps } from './plan.ts';
 
 export interface Planned<R> {
   state: State | null; // the new state; null when nothing changes
@@ -18,7 +18,32 @@ export interface Outcome<R> {
   steps: Step[];
 }
 
+/**
+ * `brnet batch`: many commands under one lock, one state write and one firewall commit.
+ * Each command's kernel steps run at once (so the next command sees the host as it now is),
+ * its firewall steps are dropped, and the session commits the firewall for the whole batch
+ * at the end. Any failure rolls back every command of the batch.
+ */
+export interface BatchSession {
+  state: State;
+  done: Step[];
+  plans: string[];
+}
+
+let session: BatchSession | null = null;
+export function setBatchSession(s: BatchSession | null): void {
+  session = s;
+}
+
 export async function mutate<R>(ctx: Ctx, fn: (state: State) => Promise<Planned<R>>): Promise<Outcome<R>> {
+  if (session) {
+    const p = await fn(structuredClone(session.state));
+    const steps = p.steps.filter((s) => !s.firewall);
+    if (ctx.dryRun) session.plans.push(planText(steps));
+    else await runSteps(steps, session.done);
+    if (p.state) session.state = p.state;
+    return { result: p.result, plan: null, steps }; // the batch prints the combined plan
+  }
   if (ctx.dryRun) {
     const db = await readState(ctx.stateDir);
     const p = await fn(structuredClone(db.data));
@@ -49,5 +74,6 @@ function writeStep(db: Db, state: State): Step {
 }
 
 export async function readOnly(ctx: Ctx): Promise<State> {
+  if (session) return session.state;
   return (await readState(ctx.stateDir)).data;
 }

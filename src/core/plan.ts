@@ -9,27 +9,37 @@ export interface Step {
   do(): Promise<void>;
   /** Best effort; runs only if do() completed. */
   undo?(): Promise<void>;
+  /** A firewall commit: `brnet batch` replaces all of them with one at the end. */
+  firewall?: boolean;
 }
 
-export async function applyPlan(steps: Step[]): Promise<void> {
-  const done: Step[] = [];
-  for (const step of steps) {
-    try {
-      await step.do();
-      done.push(step);
-    } catch (err) {
-      // do() may have half-happened (an `ip -batch` stops mid-way): its undo is written to
-      // tolerate that, so it runs too.
-      done.push(step);
-      const undoErrors = await rollback(done);
-      if (undoErrors.length && err instanceof BrnetError) {
-        throw new BrnetError(err.code, `${err.message}; rollback also failed: ${undoErrors.join('; ')}`, {
-          hint: 'run `brnet restore` to bring the host back to the recorded state',
-        });
-      }
-      throw err;
-    }
+export async function applyPlan(steps: Step[], done: Step[] = []): Promise<void> {
+  try {
+    await runSteps(steps, done);
+  } catch (err) {
+    throw await rollbackAfter(err, done);
   }
+}
+
+/** Runs steps in order, recording each one started in `done`; no rollback. */
+export async function runSteps(steps: Step[], done: Step[]): Promise<void> {
+  for (const step of steps) {
+    // Recorded before do(): a step may half-happen (an `ip -batch` stops mid-way), and its
+    // undo is written to tolerate that, so it runs too.
+    done.push(step);
+    await step.do();
+  }
+}
+
+/** Undoes `done` in reverse and returns the error to report. */
+export async function rollbackAfter(err: unknown, done: Step[]): Promise<unknown> {
+  const undoErrors = await rollback(done);
+  if (undoErrors.length && err instanceof BrnetError) {
+    return new BrnetError(err.code, `${err.message}; rollback also failed: ${undoErrors.join('; ')}`, {
+      hint: 'run `brnet restore` to bring the host back to the recorded state',
+    });
+  }
+  return err;
 }
 
 async function rollback(done: Step[]): Promise<string[]> {

@@ -141,6 +141,7 @@ export async function firewallStep(from: Ruleset, to: Ruleset, opts: { full?: bo
   if (!payloads.length) return null;
   const applied: Family[] = [];
   return {
+    firewall: true,
     show: payloads.map((p) => `${restoreCmd(p.f)} --noflush <<'EOF'\n${p.forward}EOF`),
     async do() {
       for (const p of payloads) {
