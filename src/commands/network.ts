@@ -1,9 +1,9 @@
 // brnet network …: parse, call the core, print.
 import type { Command } from 'commander';
 import type { Ctx } from '../core/context.ts';
-import { createNetwork, findNetwork, removeNetworks } from '../core/network.ts';
 import type { CreateFlags } from '../core/network-spec.ts';
 import { readOnly } from '../core/operation.ts';
+import { findNetwork } from '../core/lookup.ts';
 import { printJson, printLines, printTable } from '../ui/output.ts';
 import { networkFlags, networkView } from '../ui/views.ts';
 
@@ -18,6 +18,8 @@ export function givenOptions<T extends object>(cmd: Command): T {
 
 export async function create(ctx: Ctx, name: string, cmd: Command): Promise<void> {
   const flags = givenOptions<CreateFlags & { ifNotExists?: boolean }>(cmd);
+  // The core of mutating commands is imported on demand: `ls` and `inspect` stay light.
+  const { createNetwork } = await import('../core/network.ts');
   const { result, plan } = await createNetwork(ctx, name, flags, flags.ifNotExists ?? false);
   if (plan !== null) return printPlan(ctx, plan, networkView(result.network));
   if (ctx.json) return printJson(networkView(result.network));
@@ -28,6 +30,7 @@ export async function create(ctx: Ctx, name: string, cmd: Command): Promise<void
 }
 
 export async function rm(ctx: Ctx, names: string[], opts: { force?: boolean; ifExists?: boolean }): Promise<void> {
+  const { removeNetworks } = await import('../core/network.ts');
   const { result, plan } = await removeNetworks(ctx, names, opts);
   if (plan !== null) return printPlan(ctx, plan, { removed: result.removed });
   if (ctx.json) return printJson({ removed: result.removed });

@@ -27,11 +27,7 @@ import { mutate } from './operation.ts';
 import type { Step } from './plan.ts';
 import { endpointRemoveSteps } from './endpoint-steps.ts';
 
-export function findNetwork(state: State, name: string): Network {
-  const n = state.networks.find((x) => x.name === name);
-  if (!n) throw notFound(`network ${name} not found`, 'list networks with: brnet network ls');
-  return n;
-}
+export { findNetwork } from './lookup.ts';
 
 function machineId(): string {
   for (const f of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {

@@ -6,8 +6,6 @@
 import { linkSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
-import writeFileAtomic from 'write-file-atomic';
-import lockfile from 'proper-lockfile';
 import { environment } from '../errors.ts';
 import { migrate } from './migrate.ts';
 import { type State, StateSchema, emptyState } from './schema.ts';
@@ -62,6 +60,8 @@ class AtomicStateFile {
     try {
       linkSync(this.file, bak);
     } catch {}
+    // Imported here, not at the top: read-only commands never pay for it.
+    const { default: writeFileAtomic } = await import('write-file-atomic');
     await writeFileAtomic(this.file, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600, fsync: true });
   }
 }
@@ -91,6 +91,7 @@ export async function withLock<T>(dir: string, onWait: () => void, fn: () => Pro
   const deadline = Date.now() + LOCK_WAIT_MS;
   let release: (() => Promise<void>) | undefined;
   let waited = false;
+  const { default: lockfile } = await import('proper-lockfile');
   while (!release) {
     try {
       release = await lockfile.lock(dir, {

@@ -1,8 +1,9 @@
 // Colour is decided once: chalk ignores NO_COLOR, and cli-table3's own colours ignore it too,
-// so everything coloured goes through this one Chalk instance.
-import { Chalk } from 'chalk';
+// so everything coloured goes through this one Chalk instance. chalk is imported only when
+// something is about to be printed for a person, to keep start-up light.
+import type { ChalkInstance } from 'chalk';
 
-let instance: InstanceType<typeof Chalk> | null = null;
+let instance: ChalkInstance | null = null;
 let disabled = false;
 
 export function disableColor(): void {
@@ -17,11 +18,10 @@ export function colorLevel(stream: NodeJS.WriteStream = process.stdout): 0 | 1 |
   return depth >= 24 ? 3 : depth >= 8 ? 2 : 1;
 }
 
-export function color(): InstanceType<typeof Chalk> {
-  instance ??= new Chalk({ level: colorLevel() });
+export async function color(): Promise<ChalkInstance> {
+  if (!instance) {
+    const { Chalk } = await import('chalk');
+    instance = new Chalk({ level: colorLevel() });
+  }
   return instance;
-}
-
-export function colorErr(): InstanceType<typeof Chalk> {
-  return new Chalk({ level: colorLevel(process.stderr) });
 }

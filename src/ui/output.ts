@@ -11,7 +11,7 @@ export function printLines(lines: string[]): void {
 
 export async function printTable(head: string[], rows: string[][]): Promise<void> {
   const { default: Table } = await import('cli-table3');
-  const c = color();
+  const c = await color();
   const t = new Table({
     head: head.map((h) => c.bold(h)),
     style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 2 },
