@@ -62,7 +62,11 @@ class AtomicStateFile {
     } catch {}
     // Imported here, not at the top: read-only commands never pay for it.
     const { default: writeFileAtomic } = await import('write-file-atomic');
-    await writeFileAtomic(this.file, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600, fsync: true });
+    try {
+      await writeFileAtomic(this.file, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600, fsync: true });
+    } catch (e) {
+      throw environment(`cannot write state file ${this.file}: ${(e as Error).message}`);
+    }
   }
 }
 

@@ -132,3 +132,36 @@ describeRoot('reliability: state file', () => {
     expect((await sb.brnet(['network', 'inspect', 'late'])).code).toBe(3);
   });
 });
+
+describeRoot('reliability: rollback', () => {
+  beforeAll(async () => {
+    sb = await Sandbox.create();
+  });
+  afterAll(async () => {
+    await sb?.destroy();
+  });
+
+  it('a failure at the last step (state write: disk full) undoes every kernel change', async () => {
+    // A tiny private filesystem as the state directory, filled up after the first network.
+    await sb.sh(`mount -t tmpfs -o size=64k tmpfs ${sb.stateDir}`);
+    await sb.brnetOk(['network', 'create', 'first', '--subnet', '10.73.0.0/24']);
+    // Rules only: the nft backend may create empty tables on first use, which is not a change.
+    const rules = (t: string) => t.split('\n').filter((l) => l.startsWith('-A ') || l.startsWith(':BRNET')).join('\n');
+    const before = {
+      links: (await sb.sh('ip -br link')).stdout,
+      v4: rules(await sb.iptablesSave(4)),
+      v6: rules(await sb.iptablesSave(6)),
+      state: (await sb.sh(`cat ${sb.stateDir}/state.json`)).stdout,
+    };
+    await sb.sh(`dd if=/dev/zero of=${sb.stateDir}/filler bs=4k count=64 2>/dev/null; true`);
+    const r = await sb.brnet(['network', 'create', 'second', '--ipv6', '--subnet', '10.74.0.0/24']);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/^brnet: cannot write state file .*state\.json/);
+    expect((await sb.sh('ip -br link')).stdout).toBe(before.links);
+    expect(rules(await sb.iptablesSave(4))).toBe(before.v4);
+    expect(rules(await sb.iptablesSave(6))).toBe(before.v6);
+    expect((await sb.sh(`cat ${sb.stateDir}/state.json`)).stdout).toBe(before.state);
+    await sb.sh(`rm -f ${sb.stateDir}/filler`);
+    expect((await sb.brnet(['check'])).code).toBe(0);
+  });
+});
