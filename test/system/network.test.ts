@@ -141,6 +141,15 @@ describeRoot('network create / rm', () => {
     expect((await link('briso')).addr_info.filter((a: any) => a.family === 'inet')).toEqual([]);
   });
 
+  it('--inhibit-ipv4 keeps the gateway off the bridge but records it', async () => {
+    const n = (await sb.brnetOk(['network', 'create', 'inh', '--inhibit-ipv4', '--subnet', '10.51.0.0/24', '--bridge-name', 'brinh', '--json'])).json();
+    expect(n.ipv4.gateway).toBe('10.51.0.1');
+    expect(n.inhibitIpv4).toBe(true);
+    expect((await link('brinh')).addr_info.filter((a: any) => a.family === 'inet')).toEqual([]);
+    await sb.brnetOk(['network', 'rm', 'inh']);
+    expect(await link('brinh')).toBeNull();
+  });
+
   it('adopts an existing bridge and never deletes it', async () => {
     await sb.sh('ip link add mybr type bridge && ip link set mybr up');
     const n = (await sb.brnetOk(['network', 'create', 'adopt', '--bridge-name', 'mybr', '--subnet', '10.49.0.0/24', '--json'])).json();
