@@ -98,6 +98,35 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExamples:\n  brnet network inspect web\n')
     .action(async (names: string[], _o, cmd: Command) => (await import('./commands/network.ts')).inspect(ctxOf(cmd), names));
 
+  const endpoint = program.command('endpoint').summary('attach network namespaces to networks: add, remove, list and inspect endpoints').description('Manage endpoints: veth pairs joining a network namespace to a network');
+  leaf(endpoint, 'add <network> <endpoint>', 'attach a network namespace to a network with a veth pair')
+    .requiredOption('--netns <ns>', 'the namespace: a name under /run/netns, a path, or pid:PID')
+    .option('--create-netns', 'create the named namespace if it is missing (deleted again with its last endpoint)')
+    .option('--ip <ip>', 'IPv4 address (default: the lowest free one of the subnet or ip-range)')
+    .option('--ip6 <ip>', 'IPv6 address (default: the lowest free one)')
+    .option('--mac <mac>', 'MAC address (default: derived from the network and the endpoint name)')
+    .option('--ifname <name>', 'interface name in the namespace (default: the lowest free <prefix>N)')
+    .option('--no-default-route', 'add no default route via the gateway')
+    .option('-p, --publish <spec>', 'publish a port, as `port publish` does (repeatable)', collect)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  brnet endpoint add web app --netns app --create-netns\n' +
+        '  brnet endpoint add web db --netns /run/netns/db --ip 10.20.0.10 -p 5432:5432\n  brnet endpoint add web job --netns pid:4242 --no-default-route\n',
+    )
+    .action(async (network: string, name: string, _o, cmd: Command) => (await import('./commands/endpoint.ts')).add(ctxOf(cmd), network, name, cmd));
+  leaf(endpoint, 'rm <network> <endpoint...>', 'remove endpoints: their veths, ports and addresses')
+    .alias('remove')
+    .option('--if-exists', 'succeed if an endpoint does not exist')
+    .addHelpText('after', '\nExamples:\n  brnet endpoint rm web app\n  brnet endpoint rm --if-exists web app db\n')
+    .action(async (network: string, names: string[], o, cmd: Command) => (await import('./commands/endpoint.ts')).rm(ctxOf(cmd), network, names, o));
+  leaf(endpoint, 'ls [network]', 'list endpoints')
+    .alias('list')
+    .addHelpText('after', '\nExamples:\n  brnet endpoint ls\n  brnet endpoint ls web -q\n')
+    .action(async (network: string | undefined, _o, cmd: Command) => (await import('./commands/endpoint.ts')).ls(ctxOf(cmd), network));
+  leaf(endpoint, 'inspect <network> <endpoint>', 'show everything about an endpoint, as JSON')
+    .addHelpText('after', '\nExamples:\n  brnet endpoint inspect web app\n')
+    .action(async (network: string, name: string, _o, cmd: Command) => (await import('./commands/endpoint.ts')).inspect(ctxOf(cmd), network, name));
+
   const config = program.command('config').summary('host-wide settings').description('Show or change host-wide settings');
   leaf(config, 'show', 'show the host-wide settings').action(async (_o, cmd: Command) =>
     (await import('./commands/config.ts')).show(ctxOf(cmd)),

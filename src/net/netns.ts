@@ -1,0 +1,126 @@
+// Network namespaces as `--netns NS` names them: a name under /run/netns, a path, or pid:PID.
+// Checking that one exists costs no process (stat/statfs); looking inside costs exactly one
+// (`nsenter --net=PATH -- ip -j -batch -`, links and default routes together).
+import { statSync, statfsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { environment, invalid, notFound } from '../errors.ts';
+import { run } from './exec.ts';
+import { ipArgv } from './ipcmd.ts';
+
+export const NETNS_DIR = '/run/netns';
+
+export interface NetnsRef {
+  /** As the user gave it; stored and shown. */
+  spec: string;
+  /** What brnet opens: /run/netns/NAME, an absolute path, or /proc/PID/ns/net. */
+  path: string;
+  /** Set for a named namespace: only those can be created (`ip netns add`) and deleted. */
+  name: string | null;
+}
+
+// Named namespaces end up as words in `ip -batch` lines, so no whitespace, quotes or '#'
+// (iproute2 splits batch lines on blanks and treats '#' as a comment); no leading '-' either.
+const NS_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@+:-]{0,254}$/;
+const SAFE_PATH = /^[^\s'"#\\]+$/;
+
+export function parseNetns(spec: string): NetnsRef {
+  const pid = /^pid:(.*)$/.exec(spec);
+  if (pid) {
+    if (!/^[1-9][0-9]{0,9}$/.test(pid[1] ?? '')) throw invalid(`invalid namespace "${spec}": pid:PID needs a process id`);
+    return { spec, path: `/proc/${pid[1]}/ns/net`, name: null };
+  }
+  if (spec.includes('/')) {
+    if (!SAFE_PATH.test(spec)) throw invalid(`invalid namespace path "${spec}": no whitespace, quotes, '#' or '\\'`);
+    // Stored absolute: a later `endpoint rm` may run from another directory.
+    return { spec, path: resolve(spec), name: null };
+  }
+  if (!NS_NAME.test(spec) || spec === '.' || spec === '..') {
+    throw invalid(`invalid namespace name "${spec}": use letters, digits and _ . @ + : -, starting with a letter, digit or _`);
+  }
+  return { spec, path: `${NETNS_DIR}/${spec}`, name: spec };
+}
+
+export type NetnsStatus = 'ok' | 'missing' | 'not-netns' | 'host';
+
+const NSFS_MAGIC = 0x6e736673;
+
+/** Does `path` name a namespace file, and is it not brnet's own network namespace? */
+export function netnsStatus(path: string): NetnsStatus {
+  let st: ReturnType<typeof statSync>;
+  let type: number;
+  try {
+    st = statSync(path);
+    type = Number(statfsSync(path).type);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR' || err.code === 'ESRCH') return 'missing';
+    throw environment(`cannot open namespace ${path}: ${err.message}`, 'run brnet as root');
+  }
+  // An empty file under /run/netns (left by an interrupted `ip netns add`) is not a namespace.
+  if (type !== NSFS_MAGIC) return 'not-netns';
+  const self = statSync('/proc/self/ns/net');
+  return st.dev === self.dev && st.ino === self.ino ? 'host' : 'ok';
+}
+
+/** Fails with the right exit code unless `ref` is an existing namespace other than our own. */
+export function requireNetns(ref: NetnsRef, status = netnsStatus(ref.path)): void {
+  if (status === 'ok') return;
+  if (status === 'missing') {
+    throw notFound(
+      `network namespace ${ref.spec} not found${ref.path === ref.spec ? '' : ` (${ref.path})`}`,
+      ref.name ? 'create it with: ip netns add ' + ref.name + ', or add --create-netns' : 'check the path or the process id',
+    );
+  }
+  if (status === 'host') throw invalid(`namespace ${ref.spec} is brnet's own network namespace, not a separate one`);
+  throw invalid(`${ref.path} exists but is not a network namespace`, ref.name ? `remove the stale file: ip netns del ${ref.name}` : undefined);
+}
+
+export interface NsRoute {
+  family: 4 | 6;
+  gateway: string | null;
+  dev: string | null;
+}
+export interface NetnsView {
+  links: string[];
+  /** Default routes of the main table. */
+  defaultRoutes: NsRoute[];
+}
+
+interface RouteJson {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  type?: string;
+  table?: string;
+  pref?: string;
+  metric?: number;
+}
+
+/** Interfaces and default routes inside the namespace, with one process. */
+export async function readNetns(path: string): Promise<NetnsView> {
+  // `route show default` without -4/-6 lists both families (`ip -6` cannot be given per line).
+  const r = await run(ipArgv(path, '-j', '-batch', '-'), { input: 'link show\nroute show default table all\n', allowFail: true });
+  if (r.code !== 0) {
+    if (/No such file|Invalid argument|reassociate/i.test(r.stderr)) {
+      throw notFound(`network namespace ${path} cannot be entered: ${r.stderr.trim().split('\n')[0]}`);
+    }
+    throw environment(`cannot look into network namespace ${path}: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.code}`}`);
+  }
+  const [linksText = '[]', routesText = '[]'] = r.stdout.split('\n').filter((l) => l.startsWith('['));
+  const links = (JSON.parse(linksText) as { ifname: string }[]).map((l) => l.ifname);
+  const defaultRoutes = parseDefaultRoutes(JSON.parse(routesText) as RouteJson[]);
+  return { links, defaultRoutes };
+}
+
+export function parseDefaultRoutes(routes: RouteJson[]): NsRoute[] {
+  const out: NsRoute[] = [];
+  for (const rt of routes) {
+    if (rt.dst !== 'default') continue;
+    if (rt.table && rt.table !== 'main') continue; // policy-routing tables are the user's business
+    if (rt.type && rt.type !== 'unicast') continue; // "unreachable default" and friends route nothing
+    // `ip -j` does not print the family; only IPv6 routes carry `pref`, and a gateway tells too.
+    const v6 = rt.gateway ? rt.gateway.includes(':') : rt.pref !== undefined;
+    out.push({ family: v6 ? 6 : 4, gateway: rt.gateway ?? null, dev: rt.dev ?? null });
+  }
+  return out;
+}
