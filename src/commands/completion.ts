@@ -1,0 +1,23 @@
+// brnet completion bash|zsh: print a completion script generated from the command tree.
+import type { Command } from 'commander';
+import { CONFIG_KEYS } from '../core/config.ts';
+import { GatewayMode } from '../state/schema.ts';
+import { type Hints, bashScript, completionModel, zshScript } from '../ui/completion.ts';
+
+/** Values the core validates (so commander does not know them) but a shell can offer. */
+export const HINTS: Hints = {
+  options: { '--gateway-mode-ipv4': GatewayMode.options, '--gateway-mode-ipv6': GatewayMode.options },
+  args: { 'config set key': CONFIG_KEYS },
+};
+
+export function completionScript(shell: string, program: Command, version: string): string {
+  const model = completionModel(program, HINTS);
+  const meta = { name: program.name(), version };
+  return shell === 'zsh' ? zshScript(model, meta) : bashScript(model, meta);
+}
+
+export function completion(shell: string, cmd: Command, version: string): void {
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  process.stdout.write(completionScript(shell, root, version));
+}
