@@ -27,8 +27,6 @@ export interface RouteOwner extends Member {
   gateway: string;
 }
 
-const addrOf = (cidr: string) => cidr.split('/')[0] ?? cidr;
-
 /** Families for which the endpoint may carry the namespace's default route. */
 export function routeFamilies(n: Network, ep: Endpoint): Family[] {
   if (n.internal) return [];
