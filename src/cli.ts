@@ -127,6 +127,31 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExamples:\n  brnet endpoint inspect web app\n')
     .action(async (network: string, name: string, _o, cmd: Command) => (await import('./commands/endpoint.ts')).inspect(ctxOf(cmd), network, name));
 
+  const port = program.command('port').summary('publish, unpublish and list published ports').description('Publish endpoint ports on the host');
+  leaf(port, 'publish <network> <endpoint> <spec...>', 'publish endpoint ports on host ports')
+    .addHelpText(
+      'after',
+      '\nSPEC: [HOSTIP:][HOSTPORT[-END]:]PORT[-END][/tcp|udp|sctp]; an IPv6 HOSTIP in brackets.\n' +
+        'Without a host port, one is taken from the ephemeral range; without a host IP, the network\'s\n' +
+        'host binding IP, else every IPv4 (and, with IPv6, every IPv6) address, with the same port.\n' +
+        '\nExamples:\n  brnet port publish web app 8080:80\n  brnet port publish web app 127.0.0.1:5432:5432 53:53/udp\n' +
+        '  brnet port publish web app [fd00::10]:8443:443 8000-8010:80 9000-9002:9000-9002 80\n',
+    )
+    .action(async (network: string, endpoint: string, specs: string[], _o, cmd: Command) =>
+      (await import('./commands/port.ts')).publish(ctxOf(cmd), network, endpoint, specs),
+    );
+  leaf(port, 'unpublish <network> <endpoint> [spec...]', 'unpublish ports: those matching each SPEC, or all of the endpoint\'s')
+    .addHelpText('after', '\nExamples:\n  brnet port unpublish web app\n  brnet port unpublish web app 80 53/udp\n  brnet port unpublish web app 127.0.0.1:5432:5432\n')
+    .action(async (network: string, endpoint: string, specs: string[], _o, cmd: Command) =>
+      (await import('./commands/port.ts')).unpublish(ctxOf(cmd), network, endpoint, specs),
+    );
+  leaf(port, 'ls [network] [endpoint]', 'list published ports')
+    .alias('list')
+    .addHelpText('after', '\nExamples:\n  brnet port ls\n  brnet port ls web app --json\n  brnet port ls web -q\n')
+    .action(async (network: string | undefined, endpoint: string | undefined, _o, cmd: Command) =>
+      (await import('./commands/port.ts')).ls(ctxOf(cmd), network, endpoint),
+    );
+
   const config = program.command('config').summary('host-wide settings').description('Show or change host-wide settings');
   leaf(config, 'show', 'show the host-wide settings').action(async (_o, cmd: Command) =>
     (await import('./commands/config.ts')).show(ctxOf(cmd)),

@@ -1,0 +1,47 @@
+// brnet port …: parse, call the core, print.
+import type { Ctx } from '../core/context.ts';
+import { readOnly } from '../core/operation.ts';
+import { type PortsResult, bindingText, isRouted, listBindings, publishPorts, unpublishPorts } from '../core/port.ts';
+import { hostPortText } from '../net/ports.ts';
+import { printJson, printLines, printTable } from '../ui/output.ts';
+import { portView } from '../ui/views.ts';
+import { printPlan } from './network.ts';
+
+/** { network, endpoint, ports: [port objects] }: the object publish (and unpublish) print. */
+const resultView = (r: PortsResult) => ({
+  network: r.network.name,
+  endpoint: r.endpoint.name,
+  ports: r.ports.map((p) => portView(r.network, r.endpoint, p)),
+});
+
+function show(ctx: Ctx, outcome: { result: PortsResult; plan: string | null }): void {
+  if (outcome.plan !== null) return printPlan(ctx, outcome.plan, resultView(outcome.result));
+  if (ctx.json) return printJson(resultView(outcome.result));
+  if (ctx.quiet) return;
+  printLines(outcome.result.ports.map(bindingText));
+}
+
+export async function publish(ctx: Ctx, network: string, endpoint: string, specs: string[]): Promise<void> {
+  show(ctx, await publishPorts(ctx, network, endpoint, specs));
+}
+
+export async function unpublish(ctx: Ctx, network: string, endpoint: string, specs: string[]): Promise<void> {
+  const outcome = await unpublishPorts(ctx, network, endpoint, specs);
+  if (!outcome.result.ports.length && outcome.plan === null) ctx.note(`endpoint ${network}/${endpoint} has no published ports`);
+  show(ctx, outcome);
+}
+
+export async function ls(ctx: Ctx, network?: string, endpoint?: string): Promise<void> {
+  const rows = listBindings(await readOnly(ctx), network, endpoint);
+  if (ctx.json) return printJson(rows.map((r) => portView(r.network, r.endpoint, r.port)));
+  if (ctx.quiet) return printLines(rows.map((r) => hostPortText(r.port.hostIp, r.port.hostPort)));
+  await printTable(
+    ['NETWORK', 'ENDPOINT', 'PROTO', 'HOST', 'CONTAINER'],
+    rows.map(({ network: n, endpoint: e, port: p }) => {
+      const cidr = p.hostIp.includes(':') ? e.ipv6 : e.ipv4;
+      const cip = cidr?.split('/')[0] ?? '?';
+      // A routed binding has no host side: the container port itself is reachable.
+      return [n.name, e.name, p.proto, isRouted(n, p) ? 'routed' : hostPortText(p.hostIp, p.hostPort), hostPortText(cip, p.containerPort)];
+    }),
+  );
+}

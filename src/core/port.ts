@@ -1,0 +1,313 @@
+// port publish / unpublish / ls: from SPECs and the current state to bindings, and from the
+// bindings to a plan. A binding is a Port entry of an endpoint in the state; the firewall
+// rules for it (DNAT, filter accept, hairpin masquerade, loopback drop) follow from the state
+// through renderRules, so publishing is "add Port entries, replace the changed chains, forget
+// the affected conntrack flows".
+//
+// `endpoint add -p SPEC` uses parsePortSpec, allocateBindings and conntrackStep from here.
+import { conflict, invalid, notFound } from '../errors.ts';
+import { firewallStep } from '../firewall/iptables.ts';
+import { renderRules } from '../firewall/rules.ts';
+import { conntrackStep } from '../net/conntrack.ts';
+import {
+  type EphemeralRange,
+  type Listener,
+  type PortRequest,
+  UNSPECIFIED,
+  ephemeralPorts,
+  hostIpsOverlap,
+  hostPortText,
+  ipFamily,
+  listenerBlocks,
+  parsePortSpec,
+  readEphemeralRange,
+  readListeners,
+} from '../net/ports.ts';
+import type { Endpoint, GatewayMode, Network, Port, State } from '../state/schema.ts';
+import { type Ctx, requireRoot } from './context.ts';
+import { findNetwork } from './lookup.ts';
+import { mutate } from './operation.ts';
+import type { Step } from './plan.ts';
+
+export type { PortRequest } from '../net/ports.ts';
+export { conntrackStep, parsePortSpec };
+
+export function findEndpoint(net: Network, name: string): Endpoint {
+  const ep = net.endpoints.find((e) => e.name === name);
+  if (!ep) throw notFound(`endpoint ${name} not found in network ${net.name}`, `list them with: brnet endpoint ls ${net.name}`);
+  return ep;
+}
+
+const modeOf = (n: Network, f: 4 | 6): GatewayMode => (f === 4 ? n.gatewayModeIpv4 : n.gatewayModeIpv6);
+/** A routed binding opens the container port on the endpoint's own address: no host port. */
+export const isRouted = (n: Network, p: Pick<Port, 'hostIp'>) => modeOf(n, ipFamily(p.hostIp)) === 'routed';
+
+export function bindingText(p: Port): string {
+  return `${hostPortText(p.hostIp, p.hostPort)}->${p.containerPort}/${p.proto}`;
+}
+
+/** What the host tells about its ports; read lazily, so a call that needs neither reads neither. */
+export interface HostPorts {
+  listeners(): readonly Listener[];
+  ephemeral(): EphemeralRange;
+}
+
+function liveHostPorts(): HostPorts {
+  let listeners: Listener[] | undefined;
+  let range: EphemeralRange | undefined;
+  return {
+    listeners: () => (listeners ??= readListeners()),
+    ephemeral: () => (range ??= readEphemeralRange()),
+  };
+}
+
+interface Target {
+  hostIp: string;
+  routed: boolean;
+}
+
+/** The host IPs one request binds: one per address family the endpoint has, or the one asked for. */
+function targetsOf(net: Network, ep: Endpoint, r: PortRequest): Target[] {
+  const has = { 4: ep.ipv4 !== null, 6: ep.ipv6 !== null };
+  // --host-binding-ip 0.0.0.0 is the reference driver's default and means "all addresses".
+  const dflt = net.hostBindingIp && net.hostBindingIp !== '0.0.0.0' ? net.hostBindingIp : null;
+  const explicit = r.hostIp ?? dflt;
+  let ips: string[];
+  if (explicit !== null) {
+    const f = ipFamily(explicit);
+    if (!has[f]) {
+      throw invalid(
+        `cannot publish "${r.spec}" on ${explicit}: endpoint ${ep.name} has no IPv${f} address`,
+        r.hostIp === null ? `${explicit} is the host binding IP of network ${net.name}; give a host IP in the SPEC` : undefined,
+      );
+    }
+    ips = [explicit];
+  } else {
+    ips = ([4, 6] as const).filter((f) => has[f]).map((f) => UNSPECIFIED[f]);
+    if (!ips.length) throw invalid(`cannot publish "${r.spec}": endpoint ${ep.name} has no address`);
+  }
+  return ips.map((ip) => {
+    const f = ipFamily(ip);
+    // Routed mode has no NAT: the host IP and port mean nothing (the reference driver ignores
+    // them too); the binding opens the container port to the outside.
+    if (modeOf(net, f) === 'routed') return { hostIp: UNSPECIFIED[f], routed: true };
+    if (ip === '::1') {
+      // IPv4 loopback works through route_localnet; IPv6 has no equivalent, and without a
+      // userland proxy nothing could carry [::1] to the endpoint.
+      throw invalid(`cannot publish "${r.spec}" on ::1: IPv6 loopback cannot be forwarded to an endpoint`, 'publish on 127.0.0.1, or on [::] and use the endpoint from ::1 through a host address');
+    }
+    return { hostIp: ip, routed: false };
+  });
+}
+
+interface Holder {
+  hostIp: string;
+  owner: string;
+}
+
+/**
+ * Decides the host IPs and host ports of `requests` for endpoint `ep` of `net`, without
+ * changing anything: conflicts (exit 4) with bindings brnet already made anywhere, with each
+ * other, and with sockets listening on the host; invalid combinations (exit 2).
+ *
+ * brnet has no daemon, so nothing binds the host port: it is "held" only by the state file,
+ * which every brnet call consults under the lock. A program that starts listening on the port
+ * later is not stopped, and never sees the published traffic (the DNAT happens first).
+ */
+export function planBindings(state: State, net: Network, ep: Endpoint, requests: readonly PortRequest[], host: HostPorts): Port[] {
+  if (!requests.length) return [];
+  if (net.internal) {
+    throw conflict(
+      `cannot publish ports of endpoint ${ep.name}: network ${net.name} is internal`,
+      'an internal network has no path to or from the outside; attach the endpoint to another network to publish ports',
+    );
+  }
+  // proto:port -> who holds it, over every NAT binding of every network.
+  const held = new Map<string, Holder[]>();
+  const hold = (proto: string, port: number, h: Holder) => {
+    const k = `${proto}:${port}`;
+    const list = held.get(k) ?? [];
+    list.push(h);
+    held.set(k, list);
+  };
+  for (const n of state.networks) {
+    for (const e of n.endpoints) {
+      for (const p of e.ports) {
+        if (!isRouted(n, p)) hold(p.proto, p.hostPort, { hostIp: p.hostIp, owner: `endpoint ${n.name}/${e.name} (${bindingText(p)})` });
+      }
+    }
+  }
+  let listenIndex: Map<string, Listener[]> | undefined;
+  const listening = (proto: string, port: number): Listener[] => {
+    if (proto === 'sctp') return []; // SCTP sockets are not in /proc/net/{tcp,udp}
+    if (!listenIndex) {
+      listenIndex = new Map();
+      for (const l of host.listeners()) {
+        const k = `${l.proto}:${l.port}`;
+        listenIndex.set(k, [...(listenIndex.get(k) ?? []), l]);
+      }
+    }
+    return listenIndex.get(`${proto}:${port}`) ?? [];
+  };
+  /** Why proto/port cannot be bound on hostIp (and what to do), or null when it is free. */
+  const takenBy = (proto: string, port: number, hostIp: string): { why: string; hint: string } | null => {
+    const h = held.get(`${proto}:${port}`)?.find((x) => hostIpsOverlap(x.hostIp, hostIp));
+    if (h) return { why: `already published by ${h.owner}`, hint: 'choose another host port, or unpublish that one first' };
+    const l = listening(proto, port).find((x) => listenerBlocks(x, hostIp));
+    if (l) return { why: `a socket on the host listens on ${hostPortText(l.ip, l.port)}/${proto}`, hint: `see which program holds it: ss -lnp 'sport = :${port}'` };
+    return null;
+  };
+
+  const out: Port[] = [];
+  const same = (a: Port, b: Port) =>
+    a.proto === b.proto && a.hostIp === b.hostIp && a.hostPort === b.hostPort && a.containerPort === b.containerPort;
+  for (const r of requests) {
+    const targets = targetsOf(net, ep, r);
+    const nat = targets.filter((t) => !t.routed);
+    const free = (port: number) => nat.every((t) => takenBy(r.proto, port, t.hostIp) === null);
+    let hostPort = 0;
+    if (nat.length) {
+      if (r.hostPort === null) {
+        const range = host.ephemeral();
+        let found: number | undefined;
+        for (const p of ephemeralPorts(range)) {
+          if (free(p)) {
+            found = p;
+            break;
+          }
+        }
+        if (found === undefined) {
+          throw conflict(`cannot publish "${r.spec}": no free ${r.proto} port left in the ephemeral range ${range.start}-${range.end}`, 'give a host port in the SPEC');
+        }
+        hostPort = found;
+      } else if (r.hostPort === r.hostPortEnd) {
+        hostPort = r.hostPort;
+        for (const t of nat) {
+          const taken = takenBy(r.proto, hostPort, t.hostIp);
+          if (taken) throw conflict(`cannot publish "${r.spec}": ${hostPortText(t.hostIp, hostPort)}/${r.proto} is in use: ${taken.why}`, taken.hint);
+        }
+      } else {
+        // "first free port of the range": explicit ranges do not skip ip_local_reserved_ports.
+        const end = r.hostPortEnd ?? r.hostPort;
+        let p = r.hostPort;
+        while (p <= end && !free(p)) p++;
+        if (p > end) throw conflict(`cannot publish "${r.spec}": every ${r.proto} port of ${r.hostPort}-${end} is in use`);
+        hostPort = p;
+      }
+    }
+    let added = 0;
+    for (const t of targets) {
+      const port: Port = { proto: r.proto, hostIp: t.hostIp, hostPort: t.routed ? 0 : hostPort, containerPort: r.containerPort };
+      if (t.routed && [...ep.ports, ...out].some((x) => same(x, port))) continue; // already open; a NAT twin may be new
+      out.push(port);
+      added++;
+      if (!t.routed) hold(port.proto, port.hostPort, { hostIp: port.hostIp, owner: `"${r.spec}" in this call` });
+    }
+    if (!added) throw conflict(`cannot publish "${r.spec}": ${r.containerPort}/${r.proto} of endpoint ${ep.name} is already published`);
+  }
+  return out;
+}
+
+/** planBindings against the live host: its listening sockets and its ephemeral range. */
+export async function allocateBindings(state: State, net: Network, ep: Endpoint, requests: PortRequest[]): Promise<Port[]> {
+  return planBindings(state, net, ep, requests, liveHostPorts());
+}
+
+/**
+ * The endpoint's bindings that `requests` (unpublish SPECs) name: container port and protocol
+ * always; host IP and host port when the SPEC gives them (routed bindings have none, so only
+ * the family of a given host IP counts for them). A SPEC that names nothing is not found (3).
+ */
+export function matchBindings(net: Network, ep: Endpoint, requests: readonly PortRequest[]): Port[] {
+  const hit = new Set<Port>();
+  for (const r of requests) {
+    let n = 0;
+    for (const p of ep.ports) {
+      if (p.proto !== r.proto || p.containerPort !== r.containerPort) continue;
+      if (isRouted(net, p)) {
+        if (r.hostIp !== null && ipFamily(r.hostIp) !== ipFamily(p.hostIp)) continue;
+      } else {
+        if (r.hostIp !== null && r.hostIp !== p.hostIp) continue;
+        if (r.hostPort !== null && (p.hostPort < r.hostPort || p.hostPort > (r.hostPortEnd ?? r.hostPort))) continue;
+      }
+      hit.add(p);
+      n++;
+    }
+    if (!n) {
+      throw notFound(`no published port of endpoint ${net.name}/${ep.name} matches "${r.spec}"`, `list them with: brnet port ls ${net.name} ${ep.name}`);
+    }
+  }
+  return ep.ports.filter((p) => hit.has(p));
+}
+
+/** Notes for the user when a routed network ignores the host part of a SPEC. */
+function routedNotes(net: Network, ep: Endpoint, requests: readonly PortRequest[]): string[] {
+  const notes = new Set<string>();
+  for (const r of requests) {
+    if (r.hostIp === null && r.hostPort === null) continue;
+    for (const f of [4, 6] as const) {
+      const has = f === 4 ? ep.ipv4 : ep.ipv6;
+      if (!has || modeOf(net, f) !== 'routed' || (r.hostIp !== null && ipFamily(r.hostIp) !== f)) continue;
+      notes.add(`network ${net.name} is routed for IPv${f}: the host IP and port of "${r.spec}" are ignored there, the container port is opened instead`);
+    }
+  }
+  return [...notes];
+}
+
+function withPorts(state: State, net: Network, ep: Endpoint, ports: Port[]): { next: State; ep: Endpoint } {
+  const epNext: Endpoint = { ...ep, ports };
+  const netNext: Network = { ...net, endpoints: net.endpoints.map((e) => (e === ep ? epNext : e)) };
+  return { next: { ...state, networks: state.networks.map((n) => (n === net ? netNext : n)) }, ep: epNext };
+}
+
+async function portSteps(state: State, next: State, net: Network, ep: Endpoint, changed: Port[]): Promise<Step[]> {
+  const steps: Step[] = [];
+  const fw = await firewallStep(renderRules(state), renderRules(next));
+  if (fw) steps.push(fw);
+  steps.push(conntrackStep(net, ep, changed)); // after the rules: re-created flows meet the new ones
+  return steps;
+}
+
+export interface PortsResult {
+  network: Network;
+  endpoint: Endpoint;
+  /** The bindings published (or unpublished) by this call. */
+  ports: Port[];
+}
+
+export async function publishPorts(ctx: Ctx, network: string, endpoint: string, specs: string[]) {
+  const requests = specs.flatMap(parsePortSpec); // bad SPECs fail here, before the lock
+  requireRoot(ctx);
+  return mutate<PortsResult>(ctx, async (state) => {
+    const net = findNetwork(state, network);
+    const ep = findEndpoint(net, endpoint);
+    const ports = await allocateBindings(state, net, ep, requests);
+    for (const note of routedNotes(net, ep, requests)) ctx.note(note);
+    const { next, ep: epNext } = withPorts(state, net, ep, [...ep.ports, ...ports]);
+    return { state: next, steps: await portSteps(state, next, net, ep, ports), result: { network: net, endpoint: epNext, ports } };
+  });
+}
+
+export async function unpublishPorts(ctx: Ctx, network: string, endpoint: string, specs: string[]) {
+  const requests = specs.flatMap(parsePortSpec);
+  requireRoot(ctx);
+  return mutate<PortsResult>(ctx, async (state) => {
+    const net = findNetwork(state, network);
+    const ep = findEndpoint(net, endpoint);
+    const gone = requests.length ? matchBindings(net, ep, requests) : ep.ports;
+    if (!gone.length) return { state: null, steps: [], result: { network: net, endpoint: ep, ports: [] } };
+    const { next, ep: epNext } = withPorts(state, net, ep, ep.ports.filter((p) => !gone.includes(p)));
+    return { state: next, steps: await portSteps(state, next, net, ep, gone), result: { network: net, endpoint: epNext, ports: gone } };
+  });
+}
+
+/** Every binding, or those of one network, or of one endpoint; unknown names are not found. */
+export function listBindings(state: State, network?: string, endpoint?: string): { network: Network; endpoint: Endpoint; port: Port }[] {
+  const nets = network === undefined ? state.networks : [findNetwork(state, network)];
+  const out: { network: Network; endpoint: Endpoint; port: Port }[] = [];
+  for (const n of nets) {
+    const eps = endpoint === undefined ? n.endpoints : [findEndpoint(n, endpoint)];
+    for (const e of eps) for (const p of e.ports) out.push({ network: n, endpoint: e, port: p });
+  }
+  return out;
+}
