@@ -25,7 +25,7 @@ import { type CreateFlags, type FamilySpec, type NetworkSpec, parseCreate } from
 import { type Ctx, requireRoot } from './context.ts';
 import { mutate } from './operation.ts';
 import type { Step } from './plan.ts';
-import { endpointRemoveSteps } from './endpoint-steps.ts';
+import { endpointsRemoveSteps } from './endpoint-steps.ts';
 
 export { findNetwork } from './lookup.ts';
 
@@ -212,10 +212,9 @@ export async function removeNetworks(ctx: Ctx, names: string[], opts: { force?: 
     const steps: Step[] = [];
     const fw = await firewallStep(renderRules(state), renderRules(next));
     if (fw) steps.push(fw);
-    for (const n of targets) {
-      for (const ep of n.endpoints) steps.push(...endpointRemoveSteps(n, ep, host, next));
-      steps.push(bridgeDownStep(n, host));
-    }
+    // One batch deletes every endpoint of every network being removed.
+    steps.push(...endpointsRemoveSteps(targets.flatMap((network) => network.endpoints.map((endpoint) => ({ network, endpoint }))), host, next));
+    for (const n of targets) steps.push(bridgeDownStep(n, host));
     return { state: next, steps, result: { removed: targets.map((n) => n.name) } };
   });
 }

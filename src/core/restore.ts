@@ -5,7 +5,8 @@ import { applyPayload, diffPayload, type JumpOps, normalizeSpec } from '../firew
 import { type Family, type Jump, TABLES, enabledFamilies, jumps } from '../firewall/rules.ts';
 import { bridgeUpSteps } from '../net/bridge.ts';
 import { ipBatchStep } from '../net/ipcmd.ts';
-import type { State } from '../state/schema.ts';
+import type { Endpoint, State } from '../state/schema.ts';
+import { defaultRouteOwners, membersIn, nsConfigStep, vethAddStep } from './endpoint-steps.ts';
 import { type Ctx, requireRoot } from './context.ts';
 import { type Comparison, compare, isStale } from './drift.ts';
 import { mutate } from './operation.ts';
@@ -22,13 +23,15 @@ export async function restore(ctx: Ctx) {
   requireRoot(ctx);
   return mutate(ctx, async (state) => {
     const cmp = await compare(state);
-    const steps = [...linkSteps(state, cmp), ...firewallSteps(state, cmp)];
+    const recreated: Endpoint[] = [];
+    const steps = [...linkSteps(state, cmp, recreated), ...firewallSteps(state, cmp)];
     if (cmp.drift.length && !ctx.dryRun) ctx.note(`restoring ${cmp.drift.length} difference(s)…`);
-    return { state: null, steps, result: { drift: cmp.drift, stale: cmp.stale } };
+    // A re-created veth may have needed a new host-side name (a clash): record it.
+    return { state: recreated.length ? state : null, steps, result: { drift: cmp.drift, stale: cmp.stale } };
   });
 }
 
-function linkSteps(state: State, cmp: Comparison): Step[] {
+function linkSteps(state: State, cmp: Comparison, recreated: Endpoint[]): Step[] {
   const steps: Step[] = [];
   // Leftovers first: a crashed `network create` may have left the very bridge name we need.
   if (cmp.orphanLinks.length) {
@@ -39,7 +42,13 @@ function linkSteps(state: State, cmp: Comparison): Step[] {
     for (const ep of n.endpoints) {
       if (isStale(ep)) continue;
       const veth = cmp.host.links.get(ep.hostIfname);
-      if (veth && veth.master !== n.bridge) {
+      if (!veth) {
+        // The namespace survived but the veth did not (deleted by hand, or the bridge was):
+        // attach the endpoint again with the same name, MAC, addresses and routes.
+        const routes = defaultRouteOwners(membersIn(state, ep.netnsPath)).filter((o) => o.endpoint === ep);
+        steps.push(vethAddStep(n, ep, null), nsConfigStep(ep, routes));
+        recreated.push(ep);
+      } else if (veth.master !== n.bridge) {
         steps.push(ipBatchStep([`link set dev ${ep.hostIfname} master ${n.bridge}`, `link set dev ${ep.hostIfname} type bridge_slave hairpin on`, `link set dev ${ep.hostIfname} up`]));
       }
     }

@@ -80,6 +80,21 @@ describeRoot('check and restore', () => {
     expect((await sb.iptablesSave(4)).match(/-A FORWARD -m comment --comment brnet -j BRNET-FORWARD/g)).toHaveLength(1);
   });
 
+  it('an endpoint whose veth was deleted is attached again, same address and MAC', async () => {
+    const ep = (await sb.brnetOk(['endpoint', 'add', 'web', 'app', '--netns', 'appns', '--create-netns', '--json'])).json();
+    await sb.sh(`ip link del ${ep.hostIfname}`);
+    const r = await sb.brnet(['check']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`missing: veth ${ep.hostIfname} of endpoint web/app`);
+    await sb.brnetOk(['restore']);
+    expect((await sb.brnet(['check'])).code).toBe(0);
+    const inNs = JSON.parse((await sb.inNs('appns', 'ip -j addr show dev eth0')).stdout)[0];
+    expect(inNs.address).toBe(ep.mac);
+    expect(inNs.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`)).toContain(ep.ipv4);
+    expect(await sb.ping('appns', '10.61.0.1')).toBe(true);
+    expect((await sb.inNs('appns', 'ip route show default')).stdout).toContain('via 10.61.0.1');
+  });
+
   it('after a reboot (fresh sandbox, same state) restore brings every network back', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'brnet-reboot-'));
     cpSync(join(sb.stateDir, 'state.json'), join(dir, 'state.json'));
@@ -96,6 +111,12 @@ describeRoot('check and restore', () => {
       const addrs = JSON.stringify(await fresh.ipJson(['addr']));
       expect(addrs).toContain('10.61.0.1');
       expect(addrs).toContain('fd61::1');
+      // the namespace of web/app did not survive the "reboot": a warning, not drift
+      const again = await fresh.brnet(['check'], { env });
+      expect(again.code).toBe(0);
+      expect(again.stderr).toMatch(/warning: endpoint web\/app is stale/);
+      await fresh.brnetOk(['endpoint', 'rm', 'web', 'app'], { env });
+      expect((await fresh.brnetOk(['endpoint', 'ls', '-q'], { env })).stdout).toBe('');
     } finally {
       await fresh.destroy();
       rmSync(dir, { recursive: true, force: true });
