@@ -29,7 +29,6 @@ export interface ArgSpec {
 export interface CommandSpec {
   /** Canonical names from the root, space-separated ('' for the program itself). */
   path: string;
-  summary: string;
   subs: { name: string; aliases: string[]; summary: string }[];
   options: OptionSpec[];
   /** Value-taking option words of this command and its ancestors (global options). */
@@ -104,7 +103,6 @@ export function completionModel(program: Command, hints: Hints = {}): CommandSpe
     const valueWords = [...new Set([...inheritedValueWords, ...options.filter((o) => o.takesValue).flatMap((o) => o.words)])];
     out.push({
       path: path.join(' '),
-      summary: cmd.summary() || cmd.description(),
       subs: visible.map((c) => ({ name: c.name(), aliases: c.aliases(), summary: c.summary() || c.description() })),
       options,
       valueWords,
