@@ -2,10 +2,12 @@
 // file is far cheaper than resolving a node_modules tree on every start.
 // The banner gives the bundled CommonJS dependencies (commander, cli-table3,
 // proper-lockfile, write-file-atomic) the `require` and `__filename` that ESM lacks.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
+rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true }); // no stale chunks
 
 await build({
   entryPoints: ['src/cli.ts'],

@@ -83,7 +83,7 @@ export async function runBatch(ctx: Ctx, source: string | undefined): Promise<{ 
   requireRoot(ctx);
   const { buildProgram } = await import('../cli.ts');
   const run = async (state: State): Promise<{ session: BatchSession; final: Step[] }> => {
-    const session: BatchSession = { state: structuredClone(state), done: [], plans: [] };
+    const session: BatchSession = { state: structuredClone(state), done: [], plans: [], after: [] };
     setBatchSession(session);
     try {
       for (const { lineNo, argv } of lines) {
@@ -103,7 +103,7 @@ export async function runBatch(ctx: Ctx, source: string | undefined): Promise<{ 
         }
       }
       const fw = await firewallStep(renderRules(state), renderRules(session.state));
-      return { session, final: fw ? [fw] : [] };
+      return { session, final: [...(fw ? [fw] : []), ...session.after] };
     } finally {
       setBatchSession(null);
     }

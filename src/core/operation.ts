@@ -28,6 +28,8 @@ export interface BatchSession {
   state: State;
   done: Step[];
   plans: string[];
+  /** Steps to run once the batch's firewall commit is in (conntrack cleanups). */
+  after: Step[];
 }
 
 let session: BatchSession | null = null;
@@ -38,7 +40,8 @@ export function setBatchSession(s: BatchSession | null): void {
 export async function mutate<R>(ctx: Ctx, fn: (state: State) => Promise<Planned<R>>): Promise<Outcome<R>> {
   if (session) {
     const p = await fn(structuredClone(session.state));
-    const steps = p.steps.filter((s) => !s.firewall);
+    const steps = p.steps.filter((s) => !s.firewall && !s.afterFirewall);
+    session.after.push(...p.steps.filter((s) => s.afterFirewall));
     if (ctx.dryRun) session.plans.push(planText(steps));
     else await runSteps(steps, session.done);
     if (p.state) session.state = p.state;

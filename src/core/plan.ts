@@ -11,6 +11,8 @@ export interface Step {
   undo?(): Promise<void>;
   /** A firewall commit: `brnet batch` replaces all of them with one at the end. */
   firewall?: boolean;
+  /** Must run after the firewall commit (conntrack cleanup): a batch defers it to the end. */
+  afterFirewall?: boolean;
 }
 
 export async function applyPlan(steps: Step[], done: Step[] = []): Promise<void> {

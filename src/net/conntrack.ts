@@ -4,14 +4,15 @@
 // would carry on after its port was unpublished (moby#8795, #44688, #44742).
 //
 // Cost: every `conntrack -D` walks the kernel's whole conntrack hash table (about 9 ms here
-// even when it is empty), once per filter. So the step lists the table once (`conntrack -L`,
-// one walk for both families), picks in JS the filters that match a tracked flow, and only
-// then deletes, with all those filters in one `conntrack -R FILE`. Publishing 100 ports thus
-// costs one process and one walk when no flow is affected, instead of 100 walks.
+// even when it is empty), once per filter. So the step lists the table once
+// (/proc/net/nf_conntrack, or `conntrack -L` where the kernel lacks it), picks in JS the
+// filters that match a tracked flow, and only then deletes, with all those filters in one
+// `conntrack -R FILE`. Publishing 100 ports thus costs no process at all when no flow is
+// affected, instead of 100 walks.
 // Listing after the firewall change is safe: a flow created after it already follows the
 // new rules. A temporary file rather than stdin, because conntrack opens /dev/stdin by name
 // and Node's child stdin is a socketpair, which cannot be opened that way.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Step } from '../core/plan.ts';
@@ -73,7 +74,8 @@ export function parseConntrackList(text: string): Flow[] {
   const out: Flow[] = [];
   for (const line of text.split('\n')) {
     // "tcp      6 431999 ESTABLISHED src=10.0.0.2 dst=10.0.0.1 sport=40000 dport=8080 src=… "
-    const proto = /^(\S+)\s/.exec(line)?.[1];
+    // (/proc/net/nf_conntrack puts "ipv4     2 " in front of the same fields)
+    const proto = /^(?:ipv[46]\s+\d+\s+)?(\S+)\s/.exec(line)?.[1];
     const dst = / dst=(\S+)/.exec(line)?.[1];
     const dport = / dport=(\d+)/.exec(line)?.[1];
     const ip = dst ? parseIp(dst) : null;
@@ -89,6 +91,18 @@ export function filterMatches(f: FlowFilter, flow: Flow): boolean {
 }
 
 /**
+ * The tracked flows of this network namespace. /proc/net/nf_conntrack (when the kernel has it)
+ * costs no process; `conntrack -L` is the fallback. Both list both families.
+ */
+async function listFlows(): Promise<string> {
+  try {
+    return readFileSync('/proc/net/nf_conntrack', 'utf8');
+  } catch {
+    return (await run(['conntrack', '-L'])).stdout;
+  }
+}
+
+/**
  * The plan step that deletes the conntrack entries of the flows `ports` affect; place it
  * after the firewall step, so that the flows re-created by the next packet meet the new
  * rules. A missing `conntrack` tool fails with exit 5 naming the package (src/net/exec.ts).
@@ -97,11 +111,11 @@ export function conntrackStep(net: Network, ep: Endpoint, ports: readonly Port[]
   const filters = flowFilters(net, ep, ports);
   const all = filters.map((f) => `${f.line}\n`).join('');
   return {
-    show: filters.length ? ['conntrack -L', `conntrack -R - <<'EOF'  # only the lines that match a flow listed\n${all}EOF`] : [],
+    afterFirewall: true,
+    show: filters.length ? [`conntrack -R - <<'EOF'  # only the lines that match a flow listed\n${all}EOF`] : [],
     async do() {
       if (!filters.length) return;
-      const list = await run(['conntrack', '-L']);
-      const flows = parseConntrackList(list.stdout);
+      const flows = parseConntrackList(await listFlows());
       const lines = filters.filter((f) => flows.some((flow) => filterMatches(f, flow))).map((f) => `${f.line}\n`);
       if (!lines.length) return;
       const input = lines.join('');
