@@ -6,7 +6,10 @@ import { run } from './exec.ts';
 
 /** argv prefix that runs `ip` inside the network namespace at `netnsPath` (host when null). */
 export function ipArgv(netnsPath: string | null, ...args: string[]): string[] {
-  return netnsPath ? ['nsenter', `--net=${netnsPath}`, '--', 'ip', ...args] : ['ip', ...args];
+  if (!netnsPath) return ['ip', ...args];
+  // A named namespace: `ip -n` enters it itself, one exec fewer than nsenter.
+  const named = /^\/run\/netns\/([^/]+)$/.exec(netnsPath)?.[1];
+  return named ? ['ip', '-n', named, ...args] : ['nsenter', `--net=${netnsPath}`, '--', 'ip', ...args];
 }
 
 export async function ipBatch(lines: string[], netnsPath: string | null = null, force = false): Promise<void> {
@@ -15,9 +18,9 @@ export async function ipBatch(lines: string[], netnsPath: string | null = null, 
 }
 
 export function ipBatchStep(lines: string[], undo: string[] = [], netnsPath: string | null = null): Step {
-  const where = netnsPath ? `nsenter --net=${netnsPath} -- ` : '';
+  const prefix = ipArgv(netnsPath).join(' ');
   return {
-    show: lines.map((l) => `${where}ip ${l}`),
+    show: lines.map((l) => `${prefix} ${l}`),
     do: () => ipBatch(lines, netnsPath),
     undo: undo.length ? () => ipBatch(undo, netnsPath, true) : undefined,
   };

@@ -186,8 +186,19 @@ export function parseProcNet(text: string, proto: 'tcp' | 'udp', littleEndian = 
   return out;
 }
 
-/** The host's listening TCP sockets and bound UDP sockets (no process: /proc/net). */
+let listenerCache: Listener[] | null = null;
+
+/**
+ * The host's listening TCP sockets and bound UDP sockets (no process: /proc/net). Read once
+ * per invocation: /proc/net/tcp walks the kernel's whole socket table (milliseconds on a busy
+ * host), and a `brnet batch` publishing a hundred ports would otherwise read it a hundred times.
+ */
 export function readListeners(): Listener[] {
+  listenerCache ??= readListenersNow();
+  return listenerCache;
+}
+
+function readListenersNow(): Listener[] {
   const out: Listener[] = [];
   for (const [file, proto] of [['tcp', 'tcp'], ['tcp6', 'tcp'], ['udp', 'udp'], ['udp6', 'udp']] as const) {
     let text: string;

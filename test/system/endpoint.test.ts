@@ -201,8 +201,8 @@ describeRoot('endpoint add / rm on a NAT network', () => {
     const r = await sb.brnetOk(['endpoint', 'add', 'web', 'plan', '--netns', 'e', '--create-netns', '--dry-run']);
     expect(r.stdout).toMatch(/^ip netns add e$/m);
     expect(r.stdout).toMatch(/^ip link add veth[0-9a-f]{7} mtu 1400 type veth peer name eth0 netns \/run\/netns\/e mtu 1400 address [0-9a-f:]{17}$/m);
-    expect(r.stdout).toMatch(/^nsenter --net=\/run\/netns\/e -- ip addr add 10\.10\.0\.5\/24 dev eth0$/m);
-    expect(r.stdout).toMatch(/^nsenter --net=\/run\/netns\/e -- ip route add default via 10\.10\.0\.1 dev eth0$/m);
+    expect(r.stdout).toMatch(/^ip -n e addr add 10\.10\.0\.5\/24 dev eth0$/m);
+    expect(r.stdout).toMatch(/^ip -n e route add default via 10\.10\.0\.1 dev eth0$/m);
     expect(r.stdout).toContain('iptables-restore --noflush');
     const rm = await sb.brnetOk(['endpoint', 'rm', 'web', 'db', '--dry-run']);
     expect(rm.stdout).toMatch(/^ip link del dev veth[0-9a-f]{7}$/m);
@@ -509,15 +509,15 @@ describeRoot('endpoint add: bad input and failures change nothing', () => {
     await sb.sh('touch /run/netns/notans');
     const ep = await add('web', 'ep1', '--netns', 'a');
     expect(ep.ipv4).toBe('10.50.0.128/24');
-    // An `nsenter` that fails the configuration batch inside the namespace (and only that),
-    // to prove the rollback of a failure half-way.
+    // An `ip` that fails the configuration batch inside the namespace (`ip -n NS -batch -`,
+    // and only that), to prove the rollback of a failure half-way.
     fakeDir = mkdtempSync(join(tmpdir(), 'brnet-fake-'));
-    const real = (await sb.sh('command -v nsenter')).stdout.trim();
+    const real = (await sb.sh('command -v ip')).stdout.trim();
     writeFileSync(
-      join(fakeDir, 'nsenter'),
-      `#!/bin/sh\nfor a in "$@"; do [ "$a" = "-batch" ] && { for b in "$@"; do [ "$b" = "-j" ] && exec ${real} "$@"; done; cat >/dev/null; echo "RTNETLINK answers: injected failure" >&2; echo "Command failed -:1" >&2; exit 1; }; done\nexec ${real} "$@"\n`,
+      join(fakeDir, 'ip'),
+      `#!/bin/sh\ncase " $* " in *" -n "*" -batch "*) case " $* " in *" -j "*) ;; *) cat >/dev/null; echo "RTNETLINK answers: injected failure" >&2; echo "Command failed -:1" >&2; exit 1;; esac;; esac\nexec ${real} "$@"\n`,
     );
-    chmodSync(join(fakeDir, 'nsenter'), 0o755);
+    chmodSync(join(fakeDir, 'ip'), 0o755);
   });
   afterAll(async () => {
     await sb?.destroy();
