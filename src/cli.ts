@@ -1,6 +1,6 @@
 // Every command and option of brnet, declared in one place. Actions import their module
 // lazily so that `brnet --version` or `brnet network ls` load only what they use.
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Help, Option } from 'commander';
 import { BrnetError, ExitCode } from './errors.ts';
 import type { Ctx } from './core/context.ts';
 import { setDebug } from './net/exec.ts';
@@ -11,6 +11,7 @@ const VERSION = typeof __BRNET_VERSION__ === 'string' ? __BRNET_VERSION__ : '0.0
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 let jsonErrors = process.argv.includes('--json');
+let helpOnError = '';
 
 function ctxOf(cmd: Command): Ctx {
   const g = cmd.optsWithGlobals() as { stateDir?: string; json?: boolean; quiet?: boolean; dryRun?: boolean; color?: boolean; debug?: boolean };
@@ -34,12 +35,22 @@ function ctxOf(cmd: Command): Ctx {
 
 function globalOptions(cmd: Command): Command {
   return cmd
-    .option('--state-dir <dir>', 'state directory (env BRNET_STATE_DIR)', undefined)
+    .optionsGroup('Global Options:')
+    .option('--state-dir <dir>', 'state directory (default: /var/lib/brnet; env BRNET_STATE_DIR)', undefined)
     .option('--json', 'machine-readable output on stdout')
     .option('-q, --quiet', 'names only for ls; nothing on success otherwise')
     .option('--dry-run', 'print the exact plan and change nothing')
     .option('--no-color', 'no colour (also NO_COLOR, or stdout not a terminal)')
-    .option('--debug', 'trace every external command on stderr (env BRNET_DEBUG=1)');
+    .option('--debug', 'trace every external command on stderr (env BRNET_DEBUG=1)')
+    .optionsGroup('Options:');
+}
+
+/** Leaves declare the global options first; their help shows the command's own options first. */
+function globalOptionsLast<T extends Command | Option>(this: Help, unsorted: T[], visible: T[], group: (item: T) => string) {
+  const groups = Help.prototype.groupItems.call<Help, [T[], T[], (item: T) => string], Map<string, T[]>>(this, unsorted, visible, group);
+  const globals = groups.get('Global Options:');
+  if (globals && groups.delete('Global Options:')) groups.set('Global Options:', globals);
+  return groups;
 }
 
 /** A leaf command: also accepts the global options after the verb. */
@@ -54,30 +65,38 @@ export function buildProgram(): Command {
     .version(VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .showSuggestionAfterError(true)
-    .configureOutput({ outputError: (str) => usageError(str) })
+    // Help shown because of an error (a noun without its verb) is replaced by a one-line
+    // usage error in main(); --help itself goes to stdout as usual.
+    .configureOutput({ outputError: (str) => usageError(str), writeErr: (str) => void (helpOnError += str) })
+    .configureHelp({ groupItems: globalOptionsLast })
     .helpOption('-h, --help', 'show help');
   globalOptions(program);
+  program.addHelpText(
+    'after',
+    '\nExamples:\n  brnet network create web\n  brnet endpoint add web app --netns app --create-netns -p 8080:80\n' +
+      '  brnet network ls\n  brnet restore\n\n`brnet <command> <verb> --help` shows every option; `man brnet` is the manual.\n',
+  );
 
   const network = program.command('network').summary('create, remove, list and inspect networks').description('Manage bridge networks');
   leaf(network, 'create <name>', 'create a network: a bridge, its addresses and its firewall rules')
-    .option('--subnet <cidr>', 'subnet in CIDR form; once per family (repeatable)', collect)
-    .option('--gateway <ip>', 'gateway address inside its subnet (repeatable, one per family)', collect)
+    .option('--subnet <cidr>', 'subnet in CIDR form; once per family (repeatable; default: the first free subnet of the address pools)', collect)
+    .option('--gateway <ip>', 'gateway address inside its subnet (repeatable, one per family; default: the first host address)', collect)
     .option('--ip-range <cidr>', 'endpoints get addresses from this part of the subnet', collect)
     .option('--aux-address <name=ip>', 'reserve an address (repeatable)', collect)
     .option('--ipv6', 'enable IPv6 (a ULA /64 is allocated without an IPv6 --subnet)')
     .option('--no-ipv4', 'IPv6 only (requires --ipv6)')
     .option('--internal', 'no traffic to or from outside the bridge')
-    .option('--bridge-name <name>', 'bridge device name (default br-<id>)')
-    .option('--mtu <n>', 'MTU of the bridge and the endpoints (68-65535)')
+    .option('--bridge-name <name>', 'bridge device name (default: br-<first 12 hex digits of the id>)')
+    .option('--mtu <n>', 'MTU of the bridge and the endpoints (68-65535, at least 1280 with IPv6; default: 1500)')
     .option('--no-icc', 'endpoints of this network cannot reach each other')
     .option('--no-masquerade', 'no masquerade for traffic leaving the network')
-    .addOption(new Option('--gateway-mode-ipv4 <mode>', 'nat, nat-unprotected, routed or isolated'))
-    .addOption(new Option('--gateway-mode-ipv6 <mode>', 'nat, nat-unprotected, routed or isolated'))
+    .addOption(new Option('--gateway-mode-ipv4 <mode>', 'nat, nat-unprotected, routed or isolated (only with --internal) (default: nat)'))
+    .addOption(new Option('--gateway-mode-ipv6 <mode>', 'nat, nat-unprotected, routed or isolated (only with --internal) (default: nat)'))
     .option('--inhibit-ipv4', 'do not put the IPv4 gateway address on the bridge')
-    .option('--host-binding-ip <ip>', 'default host IP for published ports')
+    .option('--host-binding-ip <ip>', 'default host IP for published ports (default: every address of the host)')
     .option('--snat-ipv4 <ip>', 'SNAT outgoing IPv4 traffic to this address instead of masquerading')
     .option('--snat-ipv6 <ip>', 'SNAT outgoing IPv6 traffic to this address instead of masquerading')
-    .option('--iface-prefix <prefix>', 'endpoint interface names are <prefix>0, <prefix>1… (default eth)')
+    .option('--iface-prefix <prefix>', 'endpoint interface names are <prefix>0, <prefix>1… (default: eth)')
     .option('--trusted-interface <if>', 'host interface allowed direct access to endpoints (repeatable)', collect)
     .option('-o, --opt <key=value>', 'Docker driver option, e.g. com.docker.network.bridge.enable_icc=false (repeatable)', collect)
     .option('--label <key=value>', 'label stored with the network (repeatable)', collect)
@@ -153,9 +172,9 @@ export function buildProgram(): Command {
     );
 
   const config = program.command('config').summary('host-wide settings').description('Show or change host-wide settings');
-  leaf(config, 'show', 'show the host-wide settings').action(async (_o, cmd: Command) =>
-    (await import('./commands/config.ts')).show(ctxOf(cmd)),
-  );
+  leaf(config, 'show', 'show the host-wide settings')
+    .addHelpText('after', '\nExamples:\n  brnet config show\n  brnet config show --json\n')
+    .action(async (_o, cmd: Command) => (await import('./commands/config.ts')).show(ctxOf(cmd)));
   leaf(config, 'set <key> <value>', 'change a setting: iptables, ip6tables, ip-forward, userland-proxy, default-address-pools')
     .addHelpText('after', '\nExamples:\n  brnet config set iptables false\n  brnet config set default-address-pools 10.10.0.0/16/24,10.11.0.0/16/24\n')
     .action(async (key: string, value: string, _o, cmd: Command) => (await import('./commands/config.ts')).set(ctxOf(cmd), key, value));
@@ -167,9 +186,30 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExamples:\n  brnet check && echo clean\n  brnet check --json\n')
     .action(async (_o, cmd: Command) => (await import('./commands/system.ts')).check(ctxOf(cmd)));
 
-  leaf(program, 'version', 'print the version').action(() => {
-    process.stdout.write(`${VERSION}\n`);
-  });
+  leaf(program, 'batch [file]', 'run brnet commands from FILE (or - for stdin), one per line, all or nothing')
+    .addHelpText(
+      'after',
+      '\nEach line is a brnet command without the leading `brnet`; blank lines and # comments are\n' +
+        'ignored. All lines run under one lock with one firewall commit; if any line fails,\n' +
+        'nothing is applied and the error names the line.\n' +
+        '\nExamples:\n  brnet batch setup.brnet\n  printf "network create web\\nendpoint add web app --netns app --create-netns -p 8080:80\\n" | brnet batch -\n',
+    )
+    .action(async (file: string | undefined, _o, cmd: Command) => (await import('./commands/batch.ts')).batch(ctxOf(cmd), file));
+
+  leaf(program, 'completion', 'print a shell completion script (bash or zsh) on stdout')
+    .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh']))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  brnet completion bash > /usr/share/bash-completion/completions/brnet\n' +
+        '  source <(brnet completion bash)\n  brnet completion zsh > /usr/local/share/zsh/site-functions/_brnet\n',
+    )
+    .action(async (shell: string, _o, cmd: Command) => (await import('./commands/completion.ts')).completion(shell, cmd, VERSION));
+
+  leaf(program, 'version', 'print the version')
+    .addHelpText('after', '\nExamples:\n  brnet version\n  brnet --version\n')
+    .action(() => {
+      process.stdout.write(`${VERSION}\n`);
+    });
   return program;
 }
 
@@ -197,7 +237,16 @@ export async function main(argv = process.argv): Promise<number> {
     return ExitCode.ok;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+      // `brnet network` without a verb: help goes to stderr and it is a usage error.
+      if (e.code === 'commander.help' && e.exitCode !== 0) {
+        const usage = /Usage: (brnet(?: [a-z]+)*)/.exec(helpOnError)?.[1] ?? 'brnet';
+        const verbs = /Commands:\n([\s\S]*?)(\n\n|$)/.exec(helpOnError)?.[1]?.match(/^ {2}([a-z]+)/gm)?.map((v) => v.trim()).filter((v) => v !== 'help') ?? [];
+        const noun = usage.replace(/^brnet ?/, '');
+        const what = `missing ${noun ? `${noun} ` : ''}command${verbs.length ? ` (one of: ${verbs.join(', ')})` : ''}`;
+        report(new BrnetError('USAGE', what, { hint: `run: ${usage} --help` }));
+        return ExitCode.usage;
+      }
       return e.exitCode === 0 ? 0 : ExitCode.usage; // already printed through outputError
     }
     if (e instanceof BrnetError) {
@@ -212,6 +261,10 @@ export async function main(argv = process.argv): Promise<number> {
   }
 }
 
-main().then((code) => {
-  process.exitCode = code;
-});
+// dist/cli.js (the bundle bin/brnet loads) runs the program. Tests import buildProgram() from
+// this TypeScript source, which must not start it.
+if (import.meta.url.endsWith('.js')) {
+  main().then((code) => {
+    process.exitCode = code;
+  });
+}
