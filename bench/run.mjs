@@ -20,7 +20,7 @@ if (!process.env.BRNET_BENCH_SANDBOX) {
   const r = spawnSync(
     'unshare',
     ['--net', '--mount', '--propagation', 'private', 'sh', '-c',
-      'mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns && ip link set lo up && exec "$0" "$@"',
+      'mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns && mount -t sysfs sysfs /sys && ip link set lo up && exec "$0" "$@"',
       process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
     { stdio: 'inherit', env: { ...process.env, BRNET_BENCH_SANDBOX: '1' } },
   );

@@ -4,7 +4,7 @@ import { conflict, notFound } from '../errors.ts';
 import { renderRules } from '../firewall/rules.ts';
 import { firewallStep } from '../firewall/iptables.ts';
 import { bridgeDownStep, bridgeUpSteps } from '../net/bridge.ts';
-import { type HostView, readHost } from '../net/host.ts';
+import { type HostView, readHostAddresses } from '../net/host.ts';
 import {
   type Cidr,
   DEFAULT_POOLS,
@@ -103,7 +103,7 @@ function buildNetwork(spec: NetworkSpec, state: State, host: HostView): Network 
   if (owner) throw conflict(`bridge ${bridge} is already used by network ${owner.name}`);
   const link = host.links.get(bridge);
   if (link && link.kind !== 'bridge') {
-    throw conflict(`device ${bridge} exists and is not a bridge (${link.kind ?? 'physical'})`, 'choose another --bridge-name');
+    throw conflict(`device ${bridge} exists and is not a bridge`, 'choose another --bridge-name');
   }
   // A bridge carrying brnet's marker is a leftover of an interrupted brnet call: it is ours.
   const created = !link || (link.alias?.startsWith('brnet:') ?? false);
@@ -178,7 +178,7 @@ export async function createNetwork(ctx: Ctx, name: string, flags: CreateFlags, 
         ifNotExists ? `inspect it with: brnet network inspect ${name}` : 'use --if-not-exists in scripts',
       );
     }
-    const host = await readHost();
+    const host = await readHostAddresses();
     const net = buildNetwork(spec, state, host);
     const next: State = { ...state, networks: [...state.networks, net] };
     const steps: Step[] = bridgeUpSteps(net, host, state.config);
@@ -207,7 +207,7 @@ export async function removeNetworks(ctx: Ctx, names: string[], opts: { force?: 
       targets.push(n);
     }
     if (!targets.length) return { state: null, steps: [], result: { removed: [] as string[] } };
-    const host = await readHost();
+    const host = await readHostAddresses();
     const next: State = { ...state, networks: state.networks.filter((n) => !targets.includes(n)) };
     const steps: Step[] = [];
     const fw = await firewallStep(renderRules(state), renderRules(next));

@@ -64,11 +64,55 @@ export interface JumpOps {
 }
 
 /**
+ * Edits that turn a chain holding `old` into `want`, or null when re-declaring it is simpler.
+ * Rules are unique within a chain (each names its owner), so the rules to keep are a longest
+ * increasing subsequence of positions: delete the others by their spec, then insert each
+ * missing rule at its final position, in ascending order. A dispatcher chain with a rule per
+ * network thus changes by a few lines when a network comes or goes, instead of being
+ * rewritten whole, which keeps `iptables-restore` time flat as networks accumulate.
+ */
+export function chainEdits(chain: string, old: string[], want: string[]): string[] | null {
+  if (old.length < 8 || new Set(old).size !== old.length || new Set(want).size !== want.length) return null;
+  const pos = new Map(want.map((r, i) => [r, i]));
+  const seq = old.map((r) => pos.get(r) ?? -1);
+  const keep = new Set(longestIncreasing(seq.filter((i) => i >= 0)));
+  const lines: string[] = [];
+  for (let i = 0; i < old.length; i++) if (!keep.has(seq[i] as number)) lines.push(`-D ${chain} ${old[i]}`);
+  want.forEach((r, i) => {
+    if (!keep.has(i)) lines.push(`-I ${chain} ${i + 1} ${r}`);
+  });
+  return lines.length < want.length ? lines : null;
+}
+
+/** The values of a longest strictly increasing subsequence (patience sorting, O(n log n)). */
+function longestIncreasing(xs: number[]): number[] {
+  const tails: number[] = []; // index into xs of the smallest tail of each length
+  const prev: number[] = new Array(xs.length).fill(-1);
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i] as number;
+    let lo = 0;
+    let hi = tails.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((xs[tails[mid] as number] as number) < x) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0) prev[i] = tails[lo - 1] as number;
+    tails[lo] = i;
+  }
+  const out: number[] = [];
+  for (let i = tails.length ? (tails[tails.length - 1] as number) : -1; i >= 0; i = prev[i] as number) out.push(xs[i] as number);
+  return out.reverse();
+}
+
+/**
  * The restore payload that turns `from` into `to` for one family. With `full`, every chain of
  * `to` is re-declared even if unchanged (restore, first network), so the kernel converges
- * whatever it held before. Returns '' when there is nothing to do.
+ * whatever it held before; with `edits`, large chains are edited in place (see chainEdits),
+ * which assumes the kernel holds `from` exactly (the caller falls back to a full payload if
+ * that assumption fails). Returns '' when there is nothing to do.
  */
-export function diffPayload(from: TableSet, to: TableSet, jumpOps: JumpOps, full = false): string {
+export function diffPayload(from: TableSet, to: TableSet, jumpOps: JumpOps, full = false, edits = false): string {
   const out: string[] = [];
   for (const table of TABLES) {
     const lines: string[] = [];
@@ -78,7 +122,13 @@ export function diffPayload(from: TableSet, to: TableSet, jumpOps: JumpOps, full
     const want = to[table];
     const had = from[table];
     for (const [chain, specs] of want) {
-      if (!full && sameRules(had.get(chain), specs)) continue;
+      const old = had.get(chain);
+      if (!full && sameRules(old, specs)) continue;
+      const inPlace = edits && !full && old ? chainEdits(chain, old, specs) : null;
+      if (inPlace) {
+        rules.push(...inPlace);
+        continue;
+      }
       declares.push(`:${chain} - [0:0]`);
       for (const s of specs) rules.push(`-A ${chain} ${s}`);
     }
@@ -89,7 +139,7 @@ export function diffPayload(from: TableSet, to: TableSet, jumpOps: JumpOps, full
     }
     const adds = jumpOps.add.filter((j) => j.table === table).map((j) => `-I ${j.chain} 1 ${j.spec}`);
     const dels = jumpOps.remove.filter((j) => j.table === table).map((j) => `-D ${j.chain} ${j.spec}`);
-    if (!declares.length && !adds.length && !dels.length) continue;
+    if (!declares.length && !rules.length && !adds.length && !dels.length) continue;
     // Dispatcher chains must exist before a built-in chain can jump to them, and stop being
     // referenced before they can be deleted: declarations first, deletions last.
     lines.push(`*${table}`, ...declares, ...rules, ...adds, ...dels, ...removed.map((c) => `-X ${c}`), 'COMMIT');
@@ -121,7 +171,7 @@ const hasChains = (t: TableSet) => TABLES.some((tb) => t[tb].size > 0);
  * per family at most.
  */
 export async function firewallStep(from: Ruleset, to: Ruleset, opts: { full?: boolean; kernel?: Partial<Record<Family, KernelRules>> } = {}): Promise<Step | null> {
-  const payloads: { f: Family; forward: string; back: string }[] = [];
+  const payloads: { f: Family; forward: string; forwardWhole: () => string; back: () => string; backWhole: () => string }[] = [];
   for (const f of [4, 6] as Family[]) {
     const had = hasChains(from[f]);
     const want = hasChains(to[f]);
@@ -134,9 +184,18 @@ export async function firewallStep(from: Ruleset, to: Ruleset, opts: { full?: bo
         back = { add: fwd.remove, remove: fwd.add };
       }
     }
-    const forward = diffPayload(from[f], to[f], fwd, opts.full);
+    const forward = diffPayload(from[f], to[f], fwd, opts.full, true);
     if (!forward) continue;
-    payloads.push({ f, forward, back: diffPayload(to[f], from[f], back) });
+    // Only the forward edits are needed up front; the rest only on a fallback or a rollback.
+    const ff = from[f];
+    const tf = to[f];
+    payloads.push({
+      f,
+      forward,
+      forwardWhole: () => diffPayload(ff, tf, fwd, opts.full),
+      back: () => diffPayload(tf, ff, back, false, true),
+      backWhole: () => diffPayload(tf, ff, back),
+    });
   }
   if (!payloads.length) return null;
   const applied: Family[] = [];
@@ -145,14 +204,29 @@ export async function firewallStep(from: Ruleset, to: Ruleset, opts: { full?: bo
     show: payloads.map((p) => `${restoreCmd(p.f)} --noflush <<'EOF'\n${p.forward}EOF`),
     async do() {
       for (const p of payloads) {
-        await applyPayload(p.f, p.forward);
+        await applyEditsOrWhole(p.f, p.forward, p.forwardWhole);
         applied.push(p.f);
       }
     },
     async undo() {
-      for (const p of payloads.filter((x) => applied.includes(x.f)).reverse()) await applyPayload(p.f, p.back);
+      for (const p of payloads.filter((x) => applied.includes(x.f)).reverse()) await applyEditsOrWhole(p.f, p.back(), p.backWhole);
     },
   };
+}
+
+/**
+ * In-place edits assume the kernel holds exactly what the state says; if someone changed a
+ * chain behind brnet's back an edit fails (restore is atomic per table, so nothing was
+ * applied) and the whole chains are re-declared instead.
+ */
+async function applyEditsOrWhole(f: Family, edits: string, whole: () => string): Promise<void> {
+  try {
+    await applyPayload(f, edits);
+  } catch (e) {
+    const all = whole();
+    if (all === edits) throw e;
+    await applyPayload(f, all);
+  }
 }
 
 export type { Chains };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { diffPayload, jumpOpsFor, parseSave } from '../../src/firewall/iptables.ts';
+import { chainEdits, diffPayload, jumpOpsFor, parseSave } from '../../src/firewall/iptables.ts';
 import { type Ruleset, TABLES, jumps, renderRules } from '../../src/firewall/rules.ts';
 import { emptyState } from '../../src/state/schema.ts';
 import { fixtureState } from '../fixtures/state.ts';
@@ -72,5 +72,34 @@ describe('diffPayload', () => {
       .map((r) => `-A BRNET-FORWARD ${r.replace(/--comment (\S+)/, '--comment "$1"')}`)
       .join('\n')}\nCOMMIT\n`;
     expect(parseSave(text).tables.filter.get('BRNET-FORWARD')).toEqual(rendered.filter.get('BRNET-FORWARD'));
+  });
+});
+
+describe('chainEdits', () => {
+  const rules = (n: number, tag = 'r') => Array.from({ length: n }, (_, i) => `-o br${i} -m comment --comment brnet:${tag}${i} -j ACCEPT`);
+  /** Applies edits the way iptables-restore does, to check they produce `want`. */
+  function apply(old: string[], lines: string[]): string[] {
+    const chain = [...old];
+    for (const l of lines) {
+      const del = /^-D C (.*)$/.exec(l);
+      const ins = /^-I C (\d+) (.*)$/.exec(l);
+      if (del) chain.splice(chain.indexOf(del[1] as string), 1);
+      else if (ins) chain.splice(Number(ins[1]) - 1, 0, ins[2] as string);
+    }
+    return chain;
+  }
+  it.each([
+    ['insert in the middle', rules(20), [...rules(20).slice(0, 7), 'NEW', ...rules(20).slice(7)]],
+    ['delete two', rules(20), rules(20).filter((_, i) => i !== 3 && i !== 15)],
+    ['insert and delete in several groups', rules(30), [...rules(30).slice(0, 10), 'A', ...rules(30).slice(11, 20), 'B', ...rules(30).slice(20)]],
+  ])('%s', (_name, old, want) => {
+    const e = chainEdits('C', old, want);
+    expect(e).not.toBeNull();
+    expect(e!.length).toBeLessThanOrEqual(3);
+    expect(apply(old, e!)).toEqual(want);
+  });
+  it('re-declares small or rewritten chains', () => {
+    expect(chainEdits('C', rules(3), rules(4))).toBeNull();
+    expect(chainEdits('C', rules(20, 'a'), rules(20, 'b'))).toBeNull();
   });
 });
