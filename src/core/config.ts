@@ -1,13 +1,11 @@
 // Host-wide settings. Turning iptables/ip6tables off removes every brnet rule of that family
 // at once (the "none" firewall driver is simply an empty rule set); turning it on installs them.
 import { invalid } from '../errors.ts';
-import { firewallStep } from '../firewall/iptables.ts';
-import { renderRules } from '../firewall/rules.ts';
 import { parseCidr, formatCidr } from '../net/ipam.ts';
 import { parseBool } from '../net/names.ts';
 import type { Config, State } from '../state/schema.ts';
 import { type Ctx, requireRoot } from './context.ts';
-import { mutate } from './operation.ts';
+import { firewallChange, mutate } from './operation.ts';
 
 export const CONFIG_KEYS = ['iptables', 'ip6tables', 'ip-forward', 'userland-proxy', 'default-address-pools'] as const;
 
@@ -50,7 +48,7 @@ export async function setConfig(ctx: Ctx, key: string, value: string) {
   requireRoot(ctx);
   return mutate(ctx, async (state) => {
     const next: State = { ...state, config: applySetting(state.config, key, value) };
-    const fw = await firewallStep(renderRules(state), renderRules(next));
+    const fw = await firewallChange(state, next);
     return { state: next, steps: fw ? [fw] : [], result: next.config };
   });
 }

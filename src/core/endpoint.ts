@@ -7,8 +7,6 @@
 //   [+ conntrack for published ports], then the state write.
 // rm: firewall, conntrack, route hand-over, one tolerant ip -batch deleting veths/namespaces.
 import { conflict, invalid, notFound } from '../errors.ts';
-import { firewallStep } from '../firewall/iptables.ts';
-import { renderRules } from '../firewall/rules.ts';
 import { type Family, type Ip, allocateAddress, contains, formatIp, parseCidr, parseIp, reservedAddresses } from '../net/ipam.ts';
 import { checkIfname, checkObjectName, parseMac, stableMac } from '../net/names.ts';
 import { type NetnsRef, type NetnsView, netnsStatus, parseNetns, readNetns, requireNetns } from '../net/netns.ts';
@@ -25,7 +23,7 @@ import {
   vethAddStep,
 } from './endpoint-steps.ts';
 import { findNetwork } from './network.ts';
-import { mutate } from './operation.ts';
+import { firewallChange, mutate } from './operation.ts';
 import type { Step } from './plan.ts';
 
 /** Options as commander hands them over. */
@@ -213,7 +211,7 @@ export async function addEndpoint(ctx: Ctx, network: string, name: string, flags
     const next: State = { ...state, networks: state.networks.map((n) => (n === net ? nextNet : n)) };
     const steps: Step[] = [];
     // Rules first: the direct-access drops for the address are in place before it answers.
-    const fw = await firewallStep(renderRules(state), renderRules(next));
+    const fw = await firewallChange(state, next);
     if (fw) steps.push(fw);
     steps.push(vethAddStep(nextNet, ep, createNetns), nsConfigStep(ep, routes));
     if (portMod && ep.ports.length) steps.push(portMod.conntrackStep(nextNet, ep, ep.ports));
@@ -239,7 +237,7 @@ export async function removeEndpoints(ctx: Ctx, network: string, names: string[]
     const next: State = { ...state, networks: state.networks.map((x) => (x === n ? nextNet : x)) };
     // Reversible steps first, the deletions (which cannot be undone) last.
     const steps: Step[] = [];
-    const fw = await firewallStep(renderRules(state), renderRules(next));
+    const fw = await firewallChange(state, next);
     if (fw) steps.push(fw);
     const withPorts = gone.filter((e) => e.ports.length);
     if (withPorts.length) {

@@ -1,8 +1,6 @@
 // network create / rm / ls / inspect: from a validated spec and the current state to a plan.
 import { readFileSync } from 'node:fs';
 import { conflict, notFound } from '../errors.ts';
-import { renderRules } from '../firewall/rules.ts';
-import { firewallStep } from '../firewall/iptables.ts';
 import { bridgeDownStep, bridgeUpSteps } from '../net/bridge.ts';
 import { type HostView, readHostAddresses } from '../net/host.ts';
 import {
@@ -23,7 +21,7 @@ import { defaultBridgeName, newNetworkId, stableMac } from '../net/names.ts';
 import type { FamilyConfig, Network, State } from '../state/schema.ts';
 import { type CreateFlags, type FamilySpec, type NetworkSpec, parseCreate } from './network-spec.ts';
 import { type Ctx, requireRoot } from './context.ts';
-import { mutate } from './operation.ts';
+import { firewallChange, mutate } from './operation.ts';
 import type { Step } from './plan.ts';
 import { endpointsRemoveSteps } from './endpoint-steps.ts';
 
@@ -182,7 +180,7 @@ export async function createNetwork(ctx: Ctx, name: string, flags: CreateFlags, 
     const net = buildNetwork(spec, state, host);
     const next: State = { ...state, networks: [...state.networks, net] };
     const steps: Step[] = bridgeUpSteps(net, host, state.config);
-    const fw = await firewallStep(renderRules(state), renderRules(next));
+    const fw = await firewallChange(state, next);
     if (fw) steps.push(fw);
     return { state: next, steps, result: { network: net, created: true } };
   });
@@ -210,7 +208,7 @@ export async function removeNetworks(ctx: Ctx, names: string[], opts: { force?: 
     const host = await readHostAddresses();
     const next: State = { ...state, networks: state.networks.filter((n) => !targets.includes(n)) };
     const steps: Step[] = [];
-    const fw = await firewallStep(renderRules(state), renderRules(next));
+    const fw = await firewallChange(state, next);
     if (fw) steps.push(fw);
     // One batch deletes every endpoint of every network being removed.
     steps.push(...endpointsRemoveSteps(targets.flatMap((network) => network.endpoints.map((endpoint) => ({ network, endpoint }))), host, next));

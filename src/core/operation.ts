@@ -39,7 +39,8 @@ export function setBatchSession(s: BatchSession | null): void {
 
 export async function mutate<R>(ctx: Ctx, fn: (state: State) => Promise<Planned<R>>): Promise<Outcome<R>> {
   if (session) {
-    const p = await fn(structuredClone(session.state));
+    // No defensive copy: if a line fails, the whole batch is abandoned anyway.
+    const p = await fn(session.state);
     const steps = p.steps.filter((s) => !s.firewall && !s.afterFirewall);
     session.after.push(...p.steps.filter((s) => s.afterFirewall));
     if (ctx.dryRun) session.plans.push(planText(steps));
@@ -74,6 +75,17 @@ function writeStep(db: Db, state: State): Step {
       await db.write();
     },
   };
+}
+
+/**
+ * The firewall step between two states. Inside a batch there is none: the batch commits the
+ * firewall once at the end, and rendering the whole rule set for every line would make a
+ * batch's cost grow with the square of its size.
+ */
+export async function firewallChange(from: State, to: State): Promise<Step | null> {
+  if (session) return null;
+  const [{ firewallStep }, { renderRules }] = await Promise.all([import('../firewall/iptables.ts'), import('../firewall/rules.ts')]);
+  return firewallStep(renderRules(from), renderRules(to));
 }
 
 export async function readOnly(ctx: Ctx): Promise<State> {

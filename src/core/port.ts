@@ -6,8 +6,6 @@
 //
 // `endpoint add -p SPEC` uses parsePortSpec, allocateBindings and conntrackStep from here.
 import { conflict, invalid, notFound } from '../errors.ts';
-import { firewallStep } from '../firewall/iptables.ts';
-import { renderRules } from '../firewall/rules.ts';
 import { conntrackStep } from '../net/conntrack.ts';
 import {
   type EphemeralRange,
@@ -26,7 +24,7 @@ import {
 import type { Endpoint, GatewayMode, Network, Port, State } from '../state/schema.ts';
 import { type Ctx, requireRoot } from './context.ts';
 import { findNetwork } from './lookup.ts';
-import { mutate } from './operation.ts';
+import { firewallChange, mutate } from './operation.ts';
 import type { Step } from './plan.ts';
 
 export type { PortRequest } from '../net/ports.ts';
@@ -262,7 +260,7 @@ function withPorts(state: State, net: Network, ep: Endpoint, ports: Port[]): { n
 
 async function portSteps(state: State, next: State, net: Network, ep: Endpoint, changed: Port[]): Promise<Step[]> {
   const steps: Step[] = [];
-  const fw = await firewallStep(renderRules(state), renderRules(next));
+  const fw = await firewallChange(state, next);
   if (fw) steps.push(fw);
   steps.push(conntrackStep(net, ep, changed)); // after the rules: re-created flows meet the new ones
   return steps;

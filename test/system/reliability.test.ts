@@ -40,6 +40,19 @@ describeRoot('reliability: parallel calls', () => {
     await assertConverged();
   });
 
+  it('20 parallel endpoint adds into one network get 20 distinct addresses and veths', async () => {
+    await sb.brnetOk(['network', 'create', 'par', '--subnet', '10.75.0.0/24']);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => sb.brnet(['endpoint', 'add', 'par', `e${i}`, '--netns', `pn${i}`, '--create-netns', '--json'], { timeoutMs: 60_000 })),
+    );
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    expect(new Set(results.map((r) => r.json().ipv4)).size).toBe(20);
+    const bridge = (await sb.brnetOk(['network', 'inspect', 'par', '--json'])).json().bridge;
+    expect((await sb.ipJson(['link', 'show', 'master', bridge])).length).toBe(20);
+    await assertConverged();
+    await sb.brnetOk(['network', 'rm', '--force', 'par']);
+  });
+
   it('parallel removes all succeed and leave nothing', async () => {
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => sb.brnet(['network', 'rm', `p${i}`], { timeoutMs: 60_000 })));
     for (const r of results) expect(r.code, r.stderr).toBe(0);
@@ -54,6 +67,28 @@ describeRoot('reliability: kill -9 at any moment', () => {
   });
   afterAll(async () => {
     await sb?.destroy();
+  });
+
+  it('endpoint add and port publish killed at varied delays are repaired by restore', async () => {
+    await sb.brnetOk(['network', 'create', 'kn', '--subnet', '10.76.0.0/24', '--ipv6', '--subnet', 'fd76::/64']);
+    const delays = [0, 10, 25, 40, 55, 70, 90, 110, 140, 180];
+    for (const [i, delay] of delays.entries()) {
+      const p = sb.spawnBackground([process.execPath, CLI_PATH, 'endpoint', 'add', 'kn', `ke${i}`, '--netns', `kns${i}`, '--create-netns', '-p', `${42000 + i}:80`], {
+        env: sb.brnetEnv(),
+      });
+      await new Promise((r) => setTimeout(r, delay));
+      await p.kill();
+      expect((await sb.brnet(['restore'], { timeoutMs: 30_000 })).code).toBe(0);
+      await assertConverged();
+    }
+    await sb.brnetOk(['endpoint', 'add', 'kn', 'pub', '--netns', 'pubns', '--create-netns']);
+    for (const [i, delay] of delays.entries()) {
+      const p = sb.spawnBackground([process.execPath, CLI_PATH, 'port', 'publish', 'kn', 'pub', `${43000 + i}:80`, `${44000 + i}:53/udp`], { env: sb.brnetEnv() });
+      await new Promise((r) => setTimeout(r, delay));
+      await p.kill();
+      expect((await sb.brnet(['restore'], { timeoutMs: 30_000 })).code).toBe(0);
+      await assertConverged();
+    }
   });
 
   it('network create killed at varied delays is repaired by restore', async () => {

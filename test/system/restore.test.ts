@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Sandbox, describeRoot } from '../helpers/sandbox.ts';
+import { probe, startEcho } from '../helpers/traffic.ts';
 
 let sb: Sandbox;
 
@@ -38,7 +39,13 @@ describeRoot('check and restore', () => {
   });
 
   it('a flushed firewall is reported, restored, and a second restore changes nothing', async () => {
+    // a published port that works before the flush and again after the restore
+    await sb.brnetOk(['endpoint', 'add', 'web', 'srv', '--netns', 'srvns', '--create-netns', '-p', '8080:80']);
+    const client = await sb.addOutsideClient();
+    const echo = await startEcho(sb, 'srvns', 'tcp', 80);
+    expect((await probe(sb, client.ns, 'tcp', client.hostIp, 8080)).ok).toBe(true);
     await sb.sh('for t in filter nat raw; do iptables -t $t -F; ip6tables -t $t -F; done');
+    expect((await probe(sb, client.ns, 'tcp', client.hostIp, 8080, { timeoutMs: 800 })).ok).toBe(false);
     const r = await sb.brnet(['check']);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('missing: IPv4 jump filter/FORWARD -> BRNET-FORWARD');
@@ -46,6 +53,9 @@ describeRoot('check and restore', () => {
     expect(r.stderr).toMatch(/^brnet: the kernel differs from the state/);
     await sb.brnetOk(['restore']);
     expect((await sb.brnet(['check'])).code).toBe(0);
+    expect((await probe(sb, client.ns, 'tcp', client.hostIp, 8080)).ok).toBe(true);
+    await echo.stop();
+    await sb.brnetOk(['endpoint', 'rm', 'web', 'srv']);
     const v4 = await sb.iptablesSave(4);
     const v6 = await sb.iptablesSave(6);
     const again = await sb.brnetOk(['restore', '--json']);
