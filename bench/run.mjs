@@ -100,14 +100,20 @@ function load() {
 function peers() {
   const dir = join(here, '..', '..', 'shared', 'peers');
   const out = {};
-  const have = (bin) => spawnSync('sh', ['-c', `command -v ${bin} || test -x /usr/lib/podman/${bin}`]).status === 0;
-  if (existsSync(join(dir, 'netavark-peer.sh')) && have('netavark')) {
+  const nvk = existsSync('/usr/lib/podman/netavark') || spawnSync('sh', ['-c', 'command -v netavark']).status === 0;
+  const cni = ['/usr/lib/cni', '/opt/cni/bin', '/usr/libexec/cni'].some((d) => existsSync(join(d, 'bridge')));
+  if (existsSync(join(dir, 'netavark-peer.sh')) && nvk) {
     const p = (...a) => run(['bash', join(dir, 'netavark-peer.sh'), ...a]);
     p('setup-host');
     out.netavark = measure((i) => pair(p('add', `c${i}`, String(24000 + i)), p('del', `c${i}`)));
+    // what `brnet batch` is measured against: 100 separate setups
+    const t0 = performance.now();
+    for (let i = 0; i < 100; i++) p('add', `m${i}`, String(26000 + i));
+    out.netavark100 = { ms: performance.now() - t0, procs: NaN };
+    for (let i = 0; i < 100; i++) p('del', `m${i}`);
     p('teardown');
   }
-  if (existsSync(join(dir, 'cni-peer.sh')) && have('bridge')) {
+  if (existsSync(join(dir, 'cni-peer.sh')) && cni) {
     const p = (...a) => run(['bash', join(dir, 'cni-peer.sh'), ...a]);
     p('setup-host');
     out.cni = measure((i) => pair(p('add', `c${i}`, String(25000 + i)), p('del', `c${i}`)));
@@ -116,7 +122,8 @@ function peers() {
   return out;
 }
 
-const fmt = (m) => (m ? `${m.ms.toFixed(0).padStart(6)} ms ${String(m.procs).padStart(4)} proc` : '           -   ');
+const fmt = (m) =>
+  m ? `${m.ms.toFixed(0).padStart(6)} ms ${(Number.isNaN(m.procs) ? '   -' : String(m.procs).padStart(4))} proc` : '           -   ';
 try {
   const empty = suite('e');
   const loadMs = load();
@@ -140,8 +147,15 @@ try {
     console.log(`${names[k].padEnd(30)} ${fmt(empty[k]).padEnd(22)} ${fmt(loaded[k]).padEnd(22)} ${ratio}`);
   }
   const p = process.argv.includes('--peers') ? peers() : {};
-  if (p.netavark) console.log(`${'netavark setup + teardown'.padEnd(30)} ${fmt(p.netavark)}`);
-  if (p.cni) console.log(`${'CNI bridge+portmap add + del'.padEnd(30)} ${fmt(p.cni)}`);
+  if (p.netavark) console.log(`${'netavark setup + teardown'.padEnd(30)} ${fmt({ ...p.netavark, procs: NaN })}`);
+  if (p.netavark100) console.log(`${'netavark: 100 setups'.padEnd(30)} ${fmt(p.netavark100)}`);
+  if (p.cni) console.log(`${'CNI bridge+portmap add + del'.padEnd(30)} ${fmt({ ...p.cni, procs: NaN })}`);
+  if (p.netavark) {
+    console.log('\nratios (brnet / peer, empty host):');
+    console.log(`  endpoint add -p + rm vs netavark setup + teardown: ${(empty.epAddRm.ms / p.netavark.ms).toFixed(2)}`);
+    if (p.netavark100) console.log(`  batch of 100 vs 100 netavark setups: ${(empty.batch100.ms / p.netavark100.ms).toFixed(2)} (${(p.netavark100.ms / empty.batch100.ms).toFixed(1)}x faster)`);
+  }
+  if (p.cni) console.log(`  endpoint add -p + rm vs CNI add + del: ${(empty.epAddRm.ms / p.cni.ms).toFixed(2)}`);
   if (!process.argv.includes('--peers')) console.log('\n(peers: run `npm run bench -- --peers` with netavark / containernetworking-plugins installed)');
 } finally {
   rmSync(stateDir, { recursive: true, force: true });

@@ -10,7 +10,9 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true }); // no stale chunks
 
 await build({
-  entryPoints: ['src/cli.ts'],
+  // src/main.ts answers --version at once and loads the command tree (src/cli.ts) otherwise;
+  // the bundle keeps the name dist/cli.js.
+  entryPoints: [{ in: 'src/main.ts', out: 'cli' }],
   bundle: true,
   platform: 'node',
   format: 'esm',

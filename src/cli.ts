@@ -3,7 +3,6 @@
 import { Argument, Command, CommanderError, Help, Option } from 'commander';
 import { BrnetError, ExitCode } from './errors.ts';
 import type { Ctx } from './core/context.ts';
-import { setDebug } from './net/exec.ts';
 import { disableColor } from './ui/color.ts';
 
 declare const __BRNET_VERSION__: string;
@@ -15,7 +14,7 @@ let helpOnError = '';
 
 function ctxOf(cmd: Command): Ctx {
   const g = cmd.optsWithGlobals() as { stateDir?: string; json?: boolean; quiet?: boolean; dryRun?: boolean; color?: boolean; debug?: boolean };
-  if (g.debug) setDebug(true);
+  if (g.debug) process.env.BRNET_DEBUG = '1'; // read by src/net/exec.ts
   if (g.color === false) disableColor();
   jsonErrors = Boolean(g.json);
   const silent = Boolean(g.json || g.quiet);
@@ -259,12 +258,4 @@ export async function main(argv = process.argv): Promise<number> {
     if (argv.includes('--debug')) process.stderr.write(`${err?.stack}\n`);
     return ExitCode.failed;
   }
-}
-
-// dist/cli.js (the bundle bin/brnet loads) runs the program. Tests import buildProgram() from
-// this TypeScript source, which must not start it.
-if (import.meta.url.endsWith('.js')) {
-  main().then((code) => {
-    process.exitCode = code;
-  });
 }

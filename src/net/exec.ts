@@ -37,14 +37,12 @@ const packageOf: Record<string, string> = {
   sysctl: 'procps',
 };
 
-let debug = process.env.BRNET_DEBUG === '1';
 let spawned = 0;
 
-export function setDebug(on: boolean): void {
-  debug = debug || on;
-}
+// --debug sets BRNET_DEBUG (see cli.ts), so that turning it on needs no import of this module.
+const debugOn = () => process.env.BRNET_DEBUG === '1';
 export function isDebug(): boolean {
-  return debug;
+  return debugOn();
 }
 /** How many processes this invocation has started (the benchmark reads it from --debug). */
 export function spawnCount(): number {
@@ -99,7 +97,7 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
 }
 
 function trace(argv: string[], code: number, started: number, input?: string): void {
-  if (!debug) return;
+  if (!debugOn()) return;
   const ms = (performance.now() - started).toFixed(1);
   const lines = input ? ` <<${input.split('\n').length - 1} lines` : '';
   process.stderr.write(`+ ${shellQuote(argv)}${lines}  [exit ${code}, ${ms} ms]\n`);

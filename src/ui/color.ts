@@ -1,5 +1,5 @@
-// Colour is decided once: chalk ignores NO_COLOR, and cli-table3's own colours ignore it too,
-// so everything coloured goes through this one Chalk instance. chalk is imported only when
+// Colour is decided once: chalk ignores NO_COLOR, so everything coloured goes through this one
+// Chalk instance, whose level is decided here. chalk is imported only when
 // something is about to be printed for a person, to keep start-up light.
 import type { ChalkInstance } from 'chalk';
 

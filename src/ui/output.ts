@@ -1,5 +1,5 @@
 // stdout carries data only (tables, JSON, names); everything for people goes to stderr.
-import { color } from './color.ts';
+import { color, colorLevel } from './color.ts';
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -9,17 +9,18 @@ export function printLines(lines: string[]): void {
   if (lines.length) process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/**
+ * A borderless table: columns padded to their widest cell, two spaces apart, header in bold on
+ * a terminal. Written here rather than with cli-table3, which produced the same text but added
+ * ~12 ms to every `ls` (loading it and measuring every cell), a tenth of the whole call.
+ */
 export async function printTable(head: string[], rows: string[][]): Promise<void> {
-  const { default: Table } = await import('cli-table3');
-  const c = await color();
-  const t = new Table({
-    head: head.map((h) => c.bold(h)),
-    style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 2 },
-    chars: {
-      top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '',
-      'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '',
-    },
-  });
-  for (const r of rows) t.push(r);
-  process.stdout.write(`${t.toString().split('\n').map((l) => l.trimEnd()).join('\n')}\n`);
+  const bold = colorLevel() > 0 ? (await color()).bold : (t: string) => t;
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[], style = (t: string) => t) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? style(c) : style(c) + ' '.repeat((width[i] ?? 0) - c.length + 2)))
+      .join('')
+      .trimEnd();
+  process.stdout.write(`${[line(head, bold), ...rows.map((r) => line(r))].join('\n')}\n`);
 }
