@@ -203,6 +203,21 @@ function header(meta: ScriptMeta, shell: 'bash' | 'zsh', install: string[]): str
 // ---------------------------------------------------------------------------
 // bash
 
+/** The shell function that lists existing names by asking brnet itself (same in bash and zsh). */
+function namesFunction(fn: string, name: string, declare: string): string[] {
+  return [
+    `# Existing names. $1: network|endpoint; $2: the network whose endpoints to list.`,
+    `${fn}_names() {`,
+    `    ${declare}`,
+    '    [[ -n $state_dir ]] && sd=(--state-dir "$state_dir")',
+    '    case $1 in',
+    `        network) command ${name} "\${sd[@]}" network ls -q 2>/dev/null ;;`,
+    `        endpoint) [[ -n $2 ]] && command ${name} "\${sd[@]}" endpoint ls -q "$2" 2>/dev/null ;;`,
+    '    esac',
+    '}',
+  ];
+}
+
 export function bashScript(model: CommandSpec[], meta: ScriptMeta): string {
   const fn = `_${meta.name.replace(/[^A-Za-z0-9_]/g, '_')}`;
   const L: string[] = [];
@@ -212,15 +227,7 @@ export function bashScript(model: CommandSpec[], meta: ScriptMeta): string {
       `or, for the current shell only: source <(${meta.name} completion bash)`,
     ]),
     '',
-    `# Existing names. $1: network|endpoint; $2: the network whose endpoints to list.`,
-    `${fn}_names() {`,
-    '    local -a sd=()',
-    '    [[ -n $state_dir ]] && sd=(--state-dir "$state_dir")',
-    '    case $1 in',
-    `        network) command ${meta.name} "\${sd[@]}" network ls -q 2>/dev/null ;;`,
-    `        endpoint) [[ -n $2 ]] && command ${meta.name} "\${sd[@]}" endpoint ls -q "$2" 2>/dev/null ;;`,
-    '    esac',
-    '}',
+    ...namesFunction(fn, meta.name, 'local -a sd=()'),
     '',
     '# What a command path offers: subs (sub-commands), opts (options), vals (options that',
     '# take a value, its own and global), args (one kind per positional argument).',
@@ -369,15 +376,7 @@ export function zshScript(model: CommandSpec[], meta: ScriptMeta): string {
       `or, for the current shell only (after compinit): source <(${meta.name} completion zsh)`,
     ]),
     '',
-    `# Existing names. $1: network|endpoint; $2: the network whose endpoints to list.`,
-    `${fn}_names() {`,
-    '    local -a sd',
-    '    [[ -n $state_dir ]] && sd=(--state-dir "$state_dir")',
-    '    case $1 in',
-    `        network) command ${meta.name} "\${sd[@]}" network ls -q 2>/dev/null ;;`,
-    `        endpoint) [[ -n $2 ]] && command ${meta.name} "\${sd[@]}" endpoint ls -q "$2" 2>/dev/null ;;`,
-    '    esac',
-    '}',
+    ...namesFunction(fn, meta.name, 'local -a sd'),
     '',
     '# What a command path offers: subs (sub-commands), opts (options), vals (options that',
     '# take a value, its own and global), args (one kind per positional argument).',

@@ -7,54 +7,12 @@ import { parseIp } from '../../src/net/ipam.ts';
 import { stableMac } from '../../src/net/names.ts';
 import { parseDefaultRoutes, parseNetns } from '../../src/net/netns.ts';
 import { type Endpoint, type Network, type State, emptyState } from '../../src/state/schema.ts';
+import { ep as fixtureEp, net as fixtureNet } from '../fixtures/state.ts';
 
-function net(o: Partial<Network> = {}): Network {
-  return {
-    name: 'web',
-    id: 'a'.repeat(64),
-    bridge: 'br-web',
-    bridgeCreated: true,
-    keepAddresses: [],
-    bridgeMac: '02:00:00:00:00:01',
-    created: '2026-01-01T00:00:00.000Z',
-    ipv4: { subnet: '10.1.0.0/24', gateway: '10.1.0.1', ipRange: null, auxAddresses: {}, allocated: false },
-    ipv6: null,
-    internal: false,
-    icc: true,
-    masquerade: true,
-    mtu: null,
-    gatewayModeIpv4: 'nat',
-    gatewayModeIpv6: 'nat',
-    inhibitIpv4: false,
-    hostBindingIp: null,
-    snatIpv4: null,
-    snatIpv6: null,
-    ifacePrefix: 'eth',
-    trustedInterfaces: [],
-    labels: {},
-    options: {},
-    endpoints: [],
-    ...o,
-  };
-}
-
-function ep(o: Partial<Endpoint> = {}): Endpoint {
-  return {
-    name: 'app',
-    netns: 'a',
-    netnsPath: '/run/netns/a',
-    netnsCreated: false,
-    ifname: 'eth0',
-    hostIfname: 'veth0000001',
-    mac: '02:00:00:00:00:02',
-    ipv4: '10.1.0.2/24',
-    ipv6: null,
-    defaultRoute: true,
-    created: '2026-01-01T00:00:01.000Z',
-    ports: [],
-    ...o,
-  };
-}
+// The shared fixtures, with the names these tests expect.
+const net = (o: Partial<Network> = {}): Network => fixtureNet('web', 'a', { bridge: 'br-web', ...o });
+const ep = (o: Partial<Endpoint> = {}): Endpoint =>
+  fixtureEp('app', '10.1.0.2/24', { netns: 'a', netnsPath: '/run/netns/a', hostIfname: 'veth0000001', created: '2026-01-01T00:00:01.000Z', ...o });
 
 const state = (...networks: Network[]): State => ({ ...emptyState(), networks });
 const ip = (s: string) => parseIp(s)!;
