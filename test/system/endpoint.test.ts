@@ -203,7 +203,10 @@ describeRoot('endpoint add / rm on a NAT network', () => {
     expect(r.stdout).toMatch(/^ip link add veth[0-9a-f]{7} mtu 1400 type veth peer name eth0 netns \/run\/netns\/e mtu 1400 address [0-9a-f:]{17}$/m);
     expect(r.stdout).toMatch(/^ip -n e addr add 10\.10\.0\.5\/24 dev eth0$/m);
     expect(r.stdout).toMatch(/^ip -n e route add default via 10\.10\.0\.1 dev eth0$/m);
-    expect(r.stdout).toContain('iptables-restore --noflush');
+    // without published ports no rule changes: direct-access drops are per network
+    expect(r.stdout).not.toContain('iptables-restore');
+    const withPort = await sb.brnetOk(['endpoint', 'add', 'web', 'plan', '--netns', 'e', '--create-netns', '-p', '8080:80', '--dry-run']);
+    expect(withPort.stdout).toContain('iptables-restore --noflush');
     const rm = await sb.brnetOk(['endpoint', 'rm', 'web', 'db', '--dry-run']);
     expect(rm.stdout).toMatch(/^ip link del dev veth[0-9a-f]{7}$/m);
     expect(rm.stdout).toMatch(/^ip netns del b$/m);
