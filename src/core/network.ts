@@ -210,6 +210,9 @@ export async function removeNetworks(ctx: Ctx, names: string[], opts: { force?: 
     const steps: Step[] = [];
     const fw = await firewallChange(state, next);
     if (fw) steps.push(fw);
+    // Flows DNATed into the endpoints of a network that goes away are forgotten too.
+    const { conntrackStep } = await import('../net/conntrack.ts');
+    for (const n of targets) for (const ep of n.endpoints) if (ep.ports.length) steps.push(conntrackStep(n, ep, ep.ports));
     // One batch deletes every endpoint of every network being removed.
     steps.push(...endpointsRemoveSteps(targets.flatMap((network) => network.endpoints.map((endpoint) => ({ network, endpoint }))), host, next));
     for (const n of targets) steps.push(bridgeDownStep(n, host));
