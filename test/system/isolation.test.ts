@@ -55,6 +55,13 @@ describeRoot('direct access to endpoint addresses', () => {
     expect((await probe(sb, client.ns, 'tcp', cip, 81, { timeoutMs: 800 })).ok).toBe(false);
   });
 
+  it('an endpoint of another network reaches a published port through the host address, not directly', async () => {
+    const cip = await addr('natnet', 'a');
+    const viaHost = await probe(sb, 'nb', 'tcp', client.hostIp, 8091);
+    expect(viaHost.ok).toBe(true);
+    expect((await probe(sb, 'nb', 'tcp', cip, 80, { timeoutMs: 800 })).ok).toBe(false);
+  });
+
   it('adding and removing an endpoint without ports leaves the raw table alone', async () => {
     const raw = async () => (await sb.sh('iptables-save -t raw | grep "^-A"')).stdout;
     const before = await raw();
