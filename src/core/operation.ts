@@ -48,9 +48,12 @@ export async function mutate<R>(ctx: Ctx, fn: (state: State) => Promise<Planned<
     if (p.state) session.state = p.state;
     return { result: p.result, plan: null, steps }; // the batch prints the combined plan
   }
+  // The state just read is handed over as it is (no defensive copy): operations build the new
+  // state from new objects for what they change, which is also how firewallChange tells
+  // what changed.
   if (ctx.dryRun) {
     const db = await readState(ctx.stateDir);
-    const p = await fn(structuredClone(db.data));
+    const p = await fn(db.data);
     return { result: p.result, plan: planText(p.steps), steps: p.steps };
   }
   return withLock(
@@ -58,7 +61,7 @@ export async function mutate<R>(ctx: Ctx, fn: (state: State) => Promise<Planned<
     () => ctx.note(`waiting for another brnet process to finish…`),
     async () => {
       const db = await readState(ctx.stateDir);
-      const p = await fn(structuredClone(db.data));
+      const p = await fn(db.data);
       // The state write is the plan's last step: if it fails, the kernel changes are undone.
       const steps = p.state ? [...p.steps, writeStep(db, p.state)] : p.steps;
       await applyPlan(steps);
@@ -85,7 +88,22 @@ function writeStep(db: Db, state: State): Step {
 export async function firewallChange(from: State, to: State): Promise<Step | null> {
   if (session) return null;
   const [{ firewallStep }, { renderRules }] = await Promise.all([import('../firewall/iptables.ts'), import('../firewall/rules.ts')]);
-  return firewallStep(renderRules(from), renderRules(to));
+  const only = changedNetworks(from, to);
+  return firewallStep(renderRules(from, only), renderRules(to, only));
+}
+
+/**
+ * The networks an operation changed. Operations build the new state with new objects for what
+ * they change and share the rest, so identity tells; undefined (everything) when the host-wide
+ * settings changed.
+ */
+function changedNetworks(from: State, to: State): Set<string> | undefined {
+  if (from.config.iptables !== to.config.iptables || from.config.ip6tables !== to.config.ip6tables) return undefined;
+  const before = new Map(from.networks.map((n) => [n.name, n]));
+  const changed = new Set<string>();
+  for (const n of to.networks) if (before.get(n.name) !== n) changed.add(n.name);
+  for (const n of from.networks) if (!to.networks.includes(n)) changed.add(n.name);
+  return changed;
 }
 
 export async function readOnly(ctx: Ctx): Promise<State> {

@@ -80,13 +80,18 @@ export function enabledFamilies(state: State): Family[] {
   return out;
 }
 
-export function renderRules(state: State): Ruleset {
+/**
+ * All of brnet's chains for `state`. With `only`, the per-network chains of other networks are
+ * left out (the dispatchers are always complete): comparing two such renders gives the change
+ * for just those networks, at a cost that does not grow with the networks left alone.
+ */
+export function renderRules(state: State, only?: ReadonlySet<string>): Ruleset {
   const rs: Ruleset = { 4: emptyTables(), 6: emptyTables() };
-  for (const f of enabledFamilies(state)) renderFamily(state, f, rs[f]);
+  for (const f of enabledFamilies(state)) renderFamily(state, f, rs[f], only);
   return rs;
 }
 
-function renderFamily(state: State, f: Family, t: TableSet): void {
+function renderFamily(state: State, f: Family, t: TableSet, only?: ReadonlySet<string>): void {
   const nets = state.networks.filter((n) => subnetOf(n, f) !== null);
   if (nets.length === 0) return;
   const forward: string[] = [];
@@ -124,15 +129,16 @@ function renderFamily(state: State, f: Family, t: TableSet): void {
     if (n.internal) continue;
     const names = chainNames(n);
     const mode = modeOf(n, f);
-    t.filter.set(names.in, ingressRules(n, f, mode));
+    const own = !only || only.has(n.name);
+    if (own) t.filter.set(names.in, ingressRules(n, f, mode));
     if (isNatMode(mode)) {
       dnat.push(`${tag(n.name)} -j ${names.dnat}`);
-      t.nat.set(names.dnat, dnatRules(n, f));
       post.push(`${tag(n.name)} -j ${names.post}`);
-      t.nat.set(names.post, postRules(n, f));
+      if (own) t.nat.set(names.dnat, dnatRules(n, f));
+      if (own) t.nat.set(names.post, postRules(n, f));
     }
     raw.push(`${tag(n.name)} -j ${names.raw}`);
-    t.raw.set(names.raw, rawRules(n, f, mode));
+    if (own) t.raw.set(names.raw, rawRules(n, f, mode));
   }
 }
 

@@ -25,6 +25,16 @@ describe('renderRules', () => {
     expect(rs[6].filter.size).toBeGreaterThan(0);
   });
 
+  it('with `only`, renders complete dispatchers and the chains of the named networks alone', () => {
+    const full = renderRules(fixtureState());
+    const part = renderRules(fixtureState(), new Set(['quiet']));
+    expect(part[4].filter.get('BRNET-FORWARD')).toEqual(full[4].filter.get('BRNET-FORWARD'));
+    expect(part[4].nat.get('BRNET-DNAT')).toEqual(full[4].nat.get('BRNET-DNAT'));
+    expect([...part[4].filter.keys()].sort()).toEqual(['BRNET-FORWARD', 'BRNET-IN-bbbbbbbbbbbb']);
+    expect(part[4].nat.get('BRNET-POST-bbbbbbbbbbbb')).toEqual(full[4].nat.get('BRNET-POST-bbbbbbbbbbbb'));
+    expect(part[4].nat.has('BRNET-POST-aaaaaaaaaaaa')).toBe(false);
+  });
+
   it('tags every rule with its owner', () => {
     const rs = renderRules(fixtureState());
     for (const f of [4, 6] as const)
