@@ -3,8 +3,9 @@
 // stdin (for `ip -batch -` and `iptables-restore`), is traced with --debug, and fails with
 // one BrnetError that names the command and its trimmed stderr.
 //
-// node:child_process rather than execa: the wrapper needs four of execa's features and
-// execa adds measurable start-up cost to every brnet call (see the README's benchmark notes).
+// node:child_process rather than execa: the wrapper needs four of execa's features (argv,
+// stdin, timeout, captured output), and execa's module graph would be loaded by every brnet
+// call that spawns anything, for nothing these few lines do not already do.
 import { spawn } from 'node:child_process';
 import { BrnetError, environment } from '../errors.ts';
 
