@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { BrnetError } from '../../src/errors.ts';
+import { thrown } from '../helpers/errors.ts';
 import {
   DEFAULT_POOLS,
   allocateAddress,
@@ -32,15 +32,6 @@ const ip = (s: string): Ip => {
 const cidr = (s: string): Cidr => parseCidr(s);
 const v = (s: string): bigint => ip(s).value;
 
-function thrown(fn: () => unknown): BrnetError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BrnetError) return e;
-    throw e;
-  }
-  throw new Error('expected a BrnetError, nothing was thrown');
-}
 
 describe('parseIp', () => {
   const good: [string, 4 | 6, bigint][] = [

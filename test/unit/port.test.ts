@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BrnetError } from '../../src/errors.ts';
+import { thrown } from '../helpers/errors.ts';
 import { type HostPorts, matchBindings, planBindings } from '../../src/core/port.ts';
 import { filterMatches, flowFilters, parseConntrackList } from '../../src/net/conntrack.ts';
 import {
@@ -18,15 +18,6 @@ import type { Network, Port, State } from '../../src/state/schema.ts';
 import { emptyState } from '../../src/state/schema.ts';
 import { ep, net } from '../fixtures/state.ts';
 
-function thrown(fn: () => unknown): BrnetError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof BrnetError) return e;
-    throw e;
-  }
-  throw new Error('expected a BrnetError, nothing was thrown');
-}
 
 /** A request as "proto hostIp hostPort-hostPortEnd->containerPort", for compact tables. */
 const show = (r: PortRequest) =>
