@@ -24,6 +24,11 @@ export function networkSysctls(n: Network, cfg: Config): SysctlWrites {
   if (n.ipv6) {
     w.push([`net/ipv6/conf/${br}/disable_ipv6`, n.gatewayModeIpv6 === 'isolated' ? '1' : '0']);
     w.push([`net/ipv6/conf/${br}/accept_ra`, '0']);
+    // No DAD for the bridge's link-local address: it starts when the first endpoint brings the
+    // carrier up, and while it runs the kernel sends no neighbour solicitation for forwarded
+    // packets (no usable source address), so the first IPv6 connection through a published
+    // port waited one or two retransmits. The bridge and its MAC are brnet's own.
+    w.push([`net/ipv6/conf/${br}/accept_dad`, '0']);
   }
   // Loopback publishing DNATs 127.0.0.1 into the bridge, which the kernel only routes with this.
   if (n.ipv4 && !n.internal) w.push([`net/ipv4/conf/${br}/route_localnet`, '1']);
