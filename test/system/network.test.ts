@@ -109,6 +109,7 @@ describeRoot('network create / rm', () => {
     const addrs = l.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`);
     expect(addrs).toEqual(expect.arrayContaining(['10.44.0.254/24', 'fd44::1/64']));
     expect(await sysctl('net/ipv6/conf/brfull/accept_ra')).toBe('0');
+    expect(await sysctl('net/ipv6/conf/brfull/accept_dad')).toBe('0');
     expect(await sysctl('net/ipv6/conf/all/forwarding')).toBe('1');
     const v4 = await sb.iptablesSave(4);
     expect(v4).toContain('-A BRNET-FORWARD -i brfull -o brfull -m comment --comment "brnet:full" -j DROP');
