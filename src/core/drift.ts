@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { type KernelRules, normalizeSpec, readKernelRules } from '../firewall/iptables.ts';
 import { type Family, TABLES, enabledFamilies, jumps, renderRules, type Ruleset } from '../firewall/rules.ts';
 import { bridgeAddresses } from '../net/bridge.ts';
-import { type HostView, readHostAddresses } from '../net/host.ts';
+import { type HostView, linkAlias, linkMaster, linkNames, readHostAddresses } from '../net/host.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
 
 export interface Drift {
@@ -52,15 +52,23 @@ export async function compare(state: State): Promise<Comparison> {
         stale.push({ network: n.name, endpoint: ep.name, netns: ep.netns });
         continue;
       }
-      const veth = host.links.get(ep.hostIfname);
-      if (!veth) drift.push({ kind: 'missing', what: `veth ${ep.hostIfname} of endpoint ${n.name}/${ep.name}` });
-      else if (veth.master !== n.bridge) {
+      // Two sysfs lookups per endpoint, not a dump of every link: check stays cheap with
+      // thousands of endpoints.
+      const master = linkMaster(ep.hostIfname);
+      if (master === undefined) drift.push({ kind: 'missing', what: `veth ${ep.hostIfname} of endpoint ${n.name}/${ep.name}` });
+      else if (master !== n.bridge) {
         drift.push({ kind: 'wrong', what: `veth ${ep.hostIfname} of endpoint ${n.name}/${ep.name} is not attached to ${n.bridge}` });
       }
     }
   }
-  const orphanLinks = [...host.links.values()].filter((l) => l.alias?.startsWith('brnet:') && !knownLinks.has(l.ifname)).map((l) => l.ifname);
-  for (const l of orphanLinks) drift.push({ kind: 'leftover', what: `device ${l} (${host.links.get(l)?.alias}) is not in the state` });
+  const orphanLinks: string[] = [];
+  for (const name of linkNames()) {
+    if (knownLinks.has(name)) continue;
+    const alias = linkAlias(name);
+    if (!alias?.startsWith('brnet:')) continue;
+    orphanLinks.push(name);
+    drift.push({ kind: 'leftover', what: `device ${name} (${alias}) is not in the state` });
+  }
 
   for (const f of enabledFamilies(state)) {
     const k = kernel[f];

@@ -4,6 +4,7 @@
 import { applyPayload, diffPayload, type JumpOps, normalizeSpec } from '../firewall/iptables.ts';
 import { type Family, type Jump, TABLES, enabledFamilies, jumps } from '../firewall/rules.ts';
 import { bridgeUpSteps } from '../net/bridge.ts';
+import { linkMaster } from '../net/host.ts';
 import { ipBatchStep } from '../net/ipcmd.ts';
 import type { Endpoint, State } from '../state/schema.ts';
 import { defaultRouteOwners, membersIn, nsConfigStep, vethAddStep } from './endpoint-steps.ts';
@@ -41,14 +42,14 @@ function linkSteps(state: State, cmp: Comparison, recreated: Endpoint[]): Step[]
     steps.push(...bridgeUpSteps(n, cmp.host, state.config).filter((s) => s.show.length));
     for (const ep of n.endpoints) {
       if (isStale(ep)) continue;
-      const veth = cmp.host.links.get(ep.hostIfname);
-      if (!veth) {
+      const master = linkMaster(ep.hostIfname);
+      if (master === undefined) {
         // The namespace survived but the veth did not (deleted by hand, or the bridge was):
         // attach the endpoint again with the same name, MAC, addresses and routes.
         const routes = defaultRouteOwners(membersIn(state, ep.netnsPath)).filter((o) => o.endpoint === ep);
         steps.push(vethAddStep(n, ep, null), nsConfigStep(ep, routes));
         recreated.push(ep);
-      } else if (veth.master !== n.bridge) {
+      } else if (master !== n.bridge) {
         steps.push(ipBatchStep([`link set dev ${ep.hostIfname} master ${n.bridge}`, `link set dev ${ep.hostIfname} type bridge_slave hairpin on`, `link set dev ${ep.hostIfname} up`]));
       }
     }

@@ -24,11 +24,10 @@ export interface HostRoute {
   dst: string; // CIDR or plain address
   dev: string | null;
 }
-/** Link lookup: a Map from a full dump, or sysfs read on demand. */
+/** Link lookup, from sysfs on demand. */
 export interface Links {
   get(name: string): HostLink | undefined;
   has(name: string): boolean;
-  values(): Iterable<HostLink>;
 }
 
 export interface HostView {
@@ -84,6 +83,24 @@ const sys = (name: string, file: string): string | null => {
   }
 };
 
+/** The names of every link (sysfs). */
+export function linkNames(): string[] {
+  return readdirNames('/sys/class/net');
+}
+
+/** The bridge a link is attached to: null when none, undefined when there is no such link. */
+export function linkMaster(name: string): string | null | undefined {
+  try {
+    return readlinkSync(`/sys/class/net/${name}/master`).split('/').pop() ?? null;
+  } catch {
+    return existsSync(`/sys/class/net/${name}`) ? null : undefined;
+  }
+}
+
+export function linkAlias(name: string): string | null {
+  return sys(name, 'ifalias') || null;
+}
+
 /** One link from sysfs (no process). sysfs shows the network namespace it was mounted in. */
 export function sysfsLink(name: string): HostLink | undefined {
   if (!name || name.includes('/') || name === '.' || name === '..' || !existsSync(`/sys/class/net/${name}`)) return undefined;
@@ -109,12 +126,6 @@ class SysfsLinks implements Links {
   }
   has(name: string) {
     return this.get(name) !== undefined;
-  }
-  *values() {
-    for (const name of readdirNames('/sys/class/net')) {
-      const l = sysfsLink(name);
-      if (l) yield l;
-    }
   }
 }
 
