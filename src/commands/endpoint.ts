@@ -1,16 +1,17 @@
 // brnet endpoint …: parse, call the core, print.
 import type { Command } from 'commander';
 import type { Ctx } from '../core/context.ts';
-import { type AddFlags, addEndpoint, removeEndpoints } from '../core/endpoint.ts';
-import { findNetwork } from '../core/network.ts';
+import type { AddFlags } from '../core/endpoint.ts';
+import { findEndpoint, findNetwork } from '../core/lookup.ts';
 import { readOnly } from '../core/operation.ts';
-import { bindingText, findEndpoint } from '../core/port.ts';
 import type { Endpoint, Network } from '../state/schema.ts';
 import { printJson, printLines, printTable } from '../ui/output.ts';
-import { endpointView } from '../ui/views.ts';
+import { bindingText, endpointView } from '../ui/views.ts';
 import { printPlan } from './network.ts';
 
 export async function add(ctx: Ctx, network: string, name: string, cmd: Command): Promise<void> {
+  // The core of mutating commands is imported on demand: `ls` and `inspect` stay light.
+  const { addEndpoint } = await import('../core/endpoint.ts');
   const { result, plan } = await addEndpoint(ctx, network, name, cmd.opts<AddFlags>());
   const view = endpointView(result.network, result.endpoint);
   if (plan !== null) return printPlan(ctx, plan, view);
@@ -19,6 +20,7 @@ export async function add(ctx: Ctx, network: string, name: string, cmd: Command)
 }
 
 export async function rm(ctx: Ctx, network: string, names: string[], opts: { ifExists?: boolean }): Promise<void> {
+  const { removeEndpoints } = await import('../core/endpoint.ts');
   const { result, plan } = await removeEndpoints(ctx, network, names, opts);
   if (plan !== null) return printPlan(ctx, plan, { removed: result.removed });
   if (ctx.json) return printJson({ removed: result.removed });

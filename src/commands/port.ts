@@ -1,10 +1,11 @@
 // brnet port …: parse, call the core, print.
 import type { Ctx } from '../core/context.ts';
 import { readOnly } from '../core/operation.ts';
-import { type PortsResult, bindingText, isRouted, listBindings, publishPorts, unpublishPorts } from '../core/port.ts';
-import { hostPortText } from '../net/ports.ts';
+import { isRouted, listBindings } from '../core/lookup.ts';
+import type { PortsResult } from '../core/port.ts';
+import { hostPortText } from '../net/addr-text.ts';
 import { printJson, printLines, printTable } from '../ui/output.ts';
-import { portView } from '../ui/views.ts';
+import { bindingText, portView } from '../ui/views.ts';
 import { printPlan } from './network.ts';
 
 /** { network, endpoint, ports: [port objects] }: the object publish (and unpublish) print. */
@@ -22,10 +23,13 @@ function show(ctx: Ctx, outcome: { result: PortsResult; plan: string | null }): 
 }
 
 export async function publish(ctx: Ctx, network: string, endpoint: string, specs: string[]): Promise<void> {
+  // The core of mutating commands is imported on demand: `port ls` stays light.
+  const { publishPorts } = await import('../core/port.ts');
   show(ctx, await publishPorts(ctx, network, endpoint, specs));
 }
 
 export async function unpublish(ctx: Ctx, network: string, endpoint: string, specs: string[]): Promise<void> {
+  const { unpublishPorts } = await import('../core/port.ts');
   const outcome = await unpublishPorts(ctx, network, endpoint, specs);
   if (!outcome.result.ports.length && outcome.plan === null) ctx.note(`endpoint ${network}/${endpoint} has no published ports`);
   show(ctx, outcome);

@@ -21,28 +21,20 @@ import {
   readEphemeralRange,
   readListeners,
 } from '../net/ports.ts';
-import type { Endpoint, GatewayMode, Network, Port, State } from '../state/schema.ts';
+import type { Endpoint, Network, Port, State } from '../state/schema.ts';
 import { type Ctx, requireRoot } from './context.ts';
-import { findNetwork } from './lookup.ts';
+import { findEndpoint, findNetwork, isRouted, listBindings, modeOf } from './lookup.ts';
+import { bindingText } from '../ui/views.ts';
+
+export { bindingText, findEndpoint, isRouted, listBindings };
 import { firewallChange, mutate } from './operation.ts';
 import type { Step } from './plan.ts';
 
 export type { PortRequest } from '../net/ports.ts';
 export { conntrackStep, parsePortSpec };
 
-export function findEndpoint(net: Network, name: string): Endpoint {
-  const ep = net.endpoints.find((e) => e.name === name);
-  if (!ep) throw notFound(`endpoint ${name} not found in network ${net.name}`, `list them with: brnet endpoint ls ${net.name}`);
-  return ep;
-}
 
-const modeOf = (n: Network, f: 4 | 6): GatewayMode => (f === 4 ? n.gatewayModeIpv4 : n.gatewayModeIpv6);
-/** A routed binding opens the container port on the endpoint's own address: no host port. */
-export const isRouted = (n: Network, p: Pick<Port, 'hostIp'>) => modeOf(n, ipFamily(p.hostIp)) === 'routed';
 
-export function bindingText(p: Port): string {
-  return `${hostPortText(p.hostIp, p.hostPort)}->${p.containerPort}/${p.proto}`;
-}
 
 /** What the host tells about its ports; read lazily, so a call that needs neither reads neither. */
 export interface HostPorts {
@@ -300,12 +292,3 @@ export async function unpublishPorts(ctx: Ctx, network: string, endpoint: string
 }
 
 /** Every binding, or those of one network, or of one endpoint; unknown names are not found. */
-export function listBindings(state: State, network?: string, endpoint?: string): { network: Network; endpoint: Endpoint; port: Port }[] {
-  const nets = network === undefined ? state.networks : [findNetwork(state, network)];
-  const out: { network: Network; endpoint: Endpoint; port: Port }[] = [];
-  for (const n of nets) {
-    const eps = endpoint === undefined ? n.endpoints : [findEndpoint(n, endpoint)];
-    for (const e of eps) for (const p of e.ports) out.push({ network: n, endpoint: e, port: p });
-  }
-  return out;
-}

@@ -29,13 +29,9 @@ export interface PortRequest {
 }
 
 export const UNSPECIFIED = { 4: '0.0.0.0', 6: '::' } as const;
-export const ipFamily = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
-export const isUnspecified = (ip: string) => ip === '0.0.0.0' || ip === '::';
+import { hostPortText, ipFamily, isUnspecified } from './addr-text.ts';
 
-/** `1.2.3.4:80` / `[::1]:80`: how an address and port are written together. */
-export function hostPortText(ip: string, port: number): string {
-  return ipFamily(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
+export { hostPortText, ipFamily, isUnspecified };
 
 /**
  * Do two host IPs of bindings on the same port and protocol collide? 0.0.0.0 stands for every
