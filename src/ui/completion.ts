@@ -218,6 +218,17 @@ function namesFunction(fn: string, name: string, declare: string): string[] {
   ];
 }
 
+/** `<fn>_value`: completes the value of an option or argument; `render` speaks the shell. */
+function valueFunction(fn: string, model: CommandSpec[], render: typeof bashValue): string[] {
+  const L = [
+    '# Completes the value of option $2 (or of positional argument #N) of command path $1.',
+    `${fn}_value() {`,
+    '    case "$1 $2" in',
+  ];
+  for (const v of valueCases(model)) L.push(`        ${casePattern(v.patterns)})`, `            ${render(fn, v.kind, v.choices)} ;;`);
+  return L;
+}
+
 export function bashScript(model: CommandSpec[], meta: ScriptMeta): string {
   const fn = `_${meta.name.replace(/[^A-Za-z0-9_]/g, '_')}`;
   const L: string[] = [];
@@ -244,15 +255,7 @@ export function bashScript(model: CommandSpec[], meta: ScriptMeta): string {
     ];
     L.push(`        ${q(c.path)})`, ...caseBody(fields.filter(([, v]) => v.length).map(([k, v]) => `${k}=${words(v)}`)));
   }
-  L.push(
-    '    esac',
-    '}',
-    '',
-    '# Completes the value of option $2 (or of positional argument #N) of command path $1.',
-    `${fn}_value() {`,
-    '    case "$1 $2" in',
-  );
-  for (const v of valueCases(model)) L.push(`        ${casePattern(v.patterns)})`, `            ${bashValue(fn, v.kind, v.choices)} ;;`);
+  L.push('    esac', '}', '', ...valueFunction(fn, model, bashValue));
   L.push(
     '    esac',
     '}',
@@ -393,15 +396,7 @@ export function zshScript(model: CommandSpec[], meta: ScriptMeta): string {
     ];
     L.push(`        ${q(c.path)})`, ...caseBody(fields.filter(([, v]) => v.length).map(([k, v]) => `${k}=(${v.join(' ')})`)));
   }
-  L.push(
-    '    esac',
-    '}',
-    '',
-    '# Completes the value of option $2 (or of positional argument #N) of command path $1.',
-    `${fn}_value() {`,
-    '    case "$1 $2" in',
-  );
-  for (const v of valueCases(model)) L.push(`        ${casePattern(v.patterns)})`, `            ${zshValue(fn, v.kind, v.choices)} ;;`);
+  L.push('    esac', '}', '', ...valueFunction(fn, model, zshValue));
   L.push(
     '    esac',
     '}',
