@@ -61,6 +61,18 @@ describeRoot('reliability: parallel calls', () => {
   });
 });
 
+/** Starts `brnet args(i)`, kills it with SIGKILL after each delay, then restore must converge. */
+async function killAndRestore(delays: number[], args: (i: number) => string[]) {
+  for (const [i, delay] of delays.entries()) {
+    const p = sb.spawnBackground([process.execPath, CLI_PATH, ...args(i)], { env: sb.brnetEnv() });
+    await new Promise((r) => setTimeout(r, delay));
+    await p.kill();
+    const r = await sb.brnet(['restore'], { timeoutMs: 30_000 });
+    expect(r.code, r.stderr).toBe(0);
+    await assertConverged();
+  }
+}
+
 describeRoot('reliability: kill -9 at any moment', () => {
   beforeAll(async () => {
     sb = await Sandbox.create();
@@ -72,35 +84,13 @@ describeRoot('reliability: kill -9 at any moment', () => {
   it('endpoint add and port publish killed at varied delays are repaired by restore', async () => {
     await sb.brnetOk(['network', 'create', 'kn', '--subnet', '10.76.0.0/24', '--ipv6', '--subnet', 'fd76::/64']);
     const delays = [0, 10, 25, 40, 55, 70, 90, 110, 140, 180];
-    for (const [i, delay] of delays.entries()) {
-      const p = sb.spawnBackground([process.execPath, CLI_PATH, 'endpoint', 'add', 'kn', `ke${i}`, '--netns', `kns${i}`, '--create-netns', '-p', `${42000 + i}:80`], {
-        env: sb.brnetEnv(),
-      });
-      await new Promise((r) => setTimeout(r, delay));
-      await p.kill();
-      expect((await sb.brnet(['restore'], { timeoutMs: 30_000 })).code).toBe(0);
-      await assertConverged();
-    }
+    await killAndRestore(delays, (i) => ['endpoint', 'add', 'kn', `ke${i}`, '--netns', `kns${i}`, '--create-netns', '-p', `${42000 + i}:80`]);
     await sb.brnetOk(['endpoint', 'add', 'kn', 'pub', '--netns', 'pubns', '--create-netns']);
-    for (const [i, delay] of delays.entries()) {
-      const p = sb.spawnBackground([process.execPath, CLI_PATH, 'port', 'publish', 'kn', 'pub', `${43000 + i}:80`, `${44000 + i}:53/udp`], { env: sb.brnetEnv() });
-      await new Promise((r) => setTimeout(r, delay));
-      await p.kill();
-      expect((await sb.brnet(['restore'], { timeoutMs: 30_000 })).code).toBe(0);
-      await assertConverged();
-    }
+    await killAndRestore(delays, (i) => ['port', 'publish', 'kn', 'pub', `${43000 + i}:80`, `${44000 + i}:53/udp`]);
   });
 
   it('network create killed at varied delays is repaired by restore', async () => {
-    const delays = [0, 5, 15, 30, 45, 60, 80, 100, 130, 170];
-    for (const [i, delay] of delays.entries()) {
-      const p = sb.spawnBackground([process.execPath, CLI_PATH, 'network', 'create', `k${i}`, '--ipv6'], { env: sb.brnetEnv() });
-      await new Promise((r) => setTimeout(r, delay));
-      await p.kill();
-      const r = await sb.brnet(['restore'], { timeoutMs: 30_000 });
-      expect(r.code, r.stderr).toBe(0);
-      await assertConverged();
-    }
+    await killAndRestore([0, 5, 15, 30, 45, 60, 80, 100, 130, 170], (i) => ['network', 'create', `k${i}`, '--ipv6']);
   });
 });
 
