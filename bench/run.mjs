@@ -11,7 +11,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const cli = join(here, '..', 'dist', 'cli.js');
+// The launcher users run (bin/brnet: node from the start-up snapshot when it matches).
+const launcher = join(here, '..', 'bin', 'brnet');
 const quick = process.argv.includes('--quick');
 const RUNS = quick ? 3 : 9;
 
@@ -38,7 +39,7 @@ function run(argv, input) {
   const procs = (r.stderr.match(/^\+ /gm) ?? []).length;
   return { ms, procs };
 }
-const brnet = (...args) => run([process.execPath, cli, ...args]);
+const brnet = (...args) => run([launcher, ...args]);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Times `op(i)` RUNS times (with an optional untimed `after(i)`), returns medians. */
@@ -80,7 +81,7 @@ function suite(tag) {
   out.check = measure(() => brnet('check'));
   const lines = Array.from({ length: 100 }, (_, k) => `endpoint add bn${tag} bulk${k} --netns bb${tag}${k} --create-netns -p ${23000 + k}:80`).join('\n');
   const rmLines = Array.from({ length: 100 }, (_, k) => `endpoint rm bn${tag} bulk${k}`).join('\n');
-  out.batch100 = measure(() => run([process.execPath, cli, 'batch', '-'], lines), () => run([process.execPath, cli, 'batch', '-'], rmLines));
+  out.batch100 = measure(() => run([launcher, 'batch', '-'], lines), () => run([launcher, 'batch', '-'], rmLines));
   brnet('endpoint', 'rm', `bn${tag}`, 'pub');
   brnet('network', 'rm', `bn${tag}`);
   return out;
@@ -91,11 +92,11 @@ function load() {
   const t0 = performance.now();
   const nets = [];
   for (let n = 0; n < 200; n++) nets.push(`network create load${n} --subnet 10.${100 + Math.floor(n / 64)}.${(n % 64) * 4}.0/22`);
-  run([process.execPath, cli, 'batch', '-'], nets.join('\n'));
+  run([launcher, 'batch', '-'], nets.join('\n'));
   for (let n = 0; n < 200; n += 20) {
     const eps = [];
     for (let m = n; m < n + 20; m++) for (let e = 0; e < 5; e++) eps.push(`endpoint add load${m} ep${e} --netns l${m}-${e} --create-netns -p ${30000 + m * 5 + e}:80`);
-    run([process.execPath, cli, 'batch', '-'], eps.join('\n'));
+    run([launcher, 'batch', '-'], eps.join('\n'));
   }
   return performance.now() - t0;
 }

@@ -64,7 +64,8 @@ export interface BackgroundProcess {
 }
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const CLI_PATH = path.join(REPO_ROOT, 'dist', 'cli.js');
+/** The launcher users run: it starts from the start-up snapshot, or from dist/cli.js. */
+export const BRNET_BIN = path.join(REPO_ROOT, 'bin', 'brnet');
 
 const DEFAULT_TIMEOUT_MS = 15_000;
 const SIGNALS = os.constants.signals as Record<string, number>;
@@ -417,10 +418,10 @@ export class Sandbox {
     };
   }
 
-  /** Runs `node dist/cli.js ...args` inside the sandbox. Never throws on a non-zero exit. */
+  /** Runs `bin/brnet ...args` inside the sandbox. Never throws on a non-zero exit. */
   async brnet(args: string[], opts: BrnetOptions = {}): Promise<BrnetResult> {
     this.assertAlive();
-    const argv = [...this.nsenterArgv(), process.execPath, CLI_PATH, ...args];
+    const argv = [...this.nsenterArgv(), BRNET_BIN, ...args];
     const res = await run(argv, { timeoutMs: opts.timeoutMs, input: opts.input, env: this.brnetEnv(opts.env) });
     return {
       ...res,

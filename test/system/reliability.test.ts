@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseCidr, overlaps } from '../../src/net/ipam.ts';
-import { CLI_PATH, Sandbox, describeRoot } from '../helpers/sandbox.ts';
+import { BRNET_BIN, Sandbox, describeRoot } from '../helpers/sandbox.ts';
 
 let sb: Sandbox;
 const stateFile = () => join(sb.stateDir, 'state.json');
@@ -64,7 +64,7 @@ describeRoot('reliability: parallel calls', () => {
 /** Starts `brnet args(i)`, kills it with SIGKILL after each delay, then restore must converge. */
 async function killAndRestore(delays: number[], args: (i: number) => string[]) {
   for (const [i, delay] of delays.entries()) {
-    const p = sb.spawnBackground([process.execPath, CLI_PATH, ...args(i)], { env: sb.brnetEnv() });
+    const p = sb.spawnBackground([BRNET_BIN, ...args(i)], { env: sb.brnetEnv() });
     await new Promise((r) => setTimeout(r, delay));
     await p.kill();
     const r = await sb.brnet(['restore'], { timeoutMs: 30_000 });

@@ -1,12 +1,13 @@
 // What a sysadmin sees: help, usage errors, JSON for scripts, tables with and without a
 // terminal, the man page and the completion script. Every brnet call runs in a sandbox.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli.ts';
-import { CLI_PATH, REPO_ROOT, Sandbox, describeRoot, shellQuote } from '../helpers/sandbox.ts';
+import { BRNET_BIN, REPO_ROOT, Sandbox, describeRoot, shellQuote } from '../helpers/sandbox.ts';
 
 const ESC = '\u001b';
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -54,6 +55,38 @@ describeRoot('help, usage errors, JSON and tables', () => {
     const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'));
     expect((await sb.brnetOk(['--version'])).stdout).toBe(`${version}\n`);
     expect((await sb.brnetOk(['version'])).stdout).toBe(`${version}\n`);
+  });
+
+  it('the launcher starts from the start-up snapshot only when it was built by this node, with the same results', async () => {
+    // Its own state directory: the other tests here expect none to exist.
+    const stateDir = mkdtempSync(join(tmpdir(), 'brnet-launcher-state-'));
+    const traced = (bin: string, env = '') => sb.exec(['sh', '-c', `BRNET_STATE_DIR=${shellQuote(stateDir)} ${env} sh -x ${shellQuote(bin)} network ls --json`]);
+    await sb.brnetOk(['network', 'create', 'snap', '--subnet', '10.71.0.0/24'], { env: { BRNET_STATE_DIR: stateDir } });
+    const fromSnapshot = await traced(BRNET_BIN);
+    expect(fromSnapshot.stderr).toMatch(/exec \S+ --snapshot-blob \S+brnet\.blob -- network ls --json/);
+    const plain = await traced(BRNET_BIN, 'BRNET_NO_SNAPSHOT=1');
+    expect(plain.stderr).toMatch(/exec \S+ \S+bin\/brnet\.js network ls --json/);
+    expect(JSON.parse(fromSnapshot.stdout)[0].name).toBe('snap');
+    expect(fromSnapshot.stdout).toBe(plain.stdout);
+    // A blob made by another node binary (its stamp has another mtime) is never started: it
+    // would abort; the plain bundle runs instead.
+    const copy = mkdtempSync(join(tmpdir(), 'brnet-launcher-'));
+    try {
+      mkdirSync(join(copy, 'bin'));
+      mkdirSync(join(copy, 'dist'));
+      copyFileSync(BRNET_BIN, join(copy, 'bin', 'brnet'));
+      symlinkSync(join(REPO_ROOT, 'bin', 'brnet.js'), join(copy, 'bin', 'brnet.js'));
+      symlinkSync(join(REPO_ROOT, 'dist', 'brnet.blob'), join(copy, 'dist', 'brnet.blob'));
+      writeFileSync(join(copy, 'dist', 'node.stamp'), '');
+      utimesSync(join(copy, 'dist', 'node.stamp'), new Date(2001, 0, 1), new Date(2001, 0, 1));
+      const stale = await traced(join(copy, 'bin', 'brnet'));
+      expect(stale.stderr).not.toContain('--snapshot-blob');
+      expect(stale.stdout).toBe(plain.stdout);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+    await sb.brnetOk(['network', 'rm', 'snap'], { env: { BRNET_STATE_DIR: stateDir } });
+    rmSync(stateDir, { recursive: true, force: true });
   });
 
   it('usage errors exit 2 with one line, the closest match as a hint, and change nothing', async () => {
@@ -161,7 +194,7 @@ describeRoot('help, usage errors, JSON and tables', () => {
     // that CI's NO_COLOR does not leak in.
     const onTty = async (extra: string, args: string[]) => {
       const env = `env -u NO_COLOR -u CI -u FORCE_COLOR TERM=xterm-256color NODE_ENV=production BRNET_STATE_DIR=${shellQuote(sb.stateDir)} ${extra}`;
-      const cmd = `${env} ${shellQuote(process.execPath)} ${shellQuote(CLI_PATH)} ${args.map(shellQuote).join(' ')}`;
+      const cmd = `${env} ${shellQuote(BRNET_BIN)} ${args.map(shellQuote).join(' ')}`;
       const r = await sb.exec(['script', '-qec', cmd, '/dev/null']);
       expect(r.code, r.stderr).toBe(0);
       return r.stdout;
