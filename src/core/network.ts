@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { conflict, notFound } from '../errors.ts';
 import { bridgeDownStep, bridgeUpSteps } from '../net/bridge.ts';
-import { type HostView, readHostAddresses } from '../net/host.ts';
+import { type HostView, linksView, readHostAddresses } from '../net/host.ts';
 import {
   type Cidr,
   DEFAULT_POOLS,
@@ -22,7 +22,7 @@ import type { FamilyConfig, Network, State } from '../state/schema.ts';
 import { type CreateFlags, type FamilySpec, type NetworkSpec, parseCreate } from './network-spec.ts';
 import { type Ctx, requireRoot } from './context.ts';
 import { firewallChange, mutate } from './operation.ts';
-import type { Step } from './plan.ts';
+import { type Step, concurrently } from './plan.ts';
 import { endpointsRemoveSteps } from './endpoint-steps.ts';
 
 export { findNetwork } from './lookup.ts';
@@ -205,17 +205,26 @@ export async function removeNetworks(ctx: Ctx, names: string[], opts: { force?: 
       targets.push(n);
     }
     if (!targets.length) return { state: null, steps: [], result: { removed: [] as string[] } };
-    const host = await readHostAddresses();
+    // Addresses matter only on adopted bridges (brnet removes its own from them); links come
+    // from sysfs.
+    const host = targets.every((n) => n.bridgeCreated) ? linksView() : await readHostAddresses();
     const next: State = { ...state, networks: state.networks.filter((n) => !targets.includes(n)) };
-    const steps: Step[] = [];
     const fw = await firewallChange(state, next);
-    if (fw) steps.push(fw);
+    const bridges = targets.map((n) => bridgeDownStep(n, host, state.config));
+    const result = { removed: targets.map((n) => n.name) };
+    if (targets.every((n) => !n.endpoints.length)) {
+      // The usual case: the rules and the bridges go at the same time (both wait on the kernel,
+      // ~40 ms each); a bridge is undoable, by building it again.
+      return { state: next, steps: [concurrently(fw ? [fw, ...bridges] : bridges)], result };
+    }
+    // With endpoints: the firewall first, then what cannot be undone (veths, namespaces).
+    const steps: Step[] = fw ? [fw] : [];
     // Flows DNATed into the endpoints of a network that goes away are forgotten too.
     const { conntrackStep } = await import('../net/conntrack.ts');
     for (const n of targets) for (const ep of n.endpoints) if (ep.ports.length) steps.push(conntrackStep(n, ep, ep.ports));
     // One batch deletes every endpoint of every network being removed.
     steps.push(...endpointsRemoveSteps(targets.flatMap((network) => network.endpoints.map((endpoint) => ({ network, endpoint }))), host, next));
-    for (const n of targets) steps.push(bridgeDownStep(n, host));
-    return { state: next, steps, result: { removed: targets.map((n) => n.name) } };
+    steps.push(...bridges);
+    return { state: next, steps, result };
   });
 }

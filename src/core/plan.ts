@@ -15,6 +15,28 @@ export interface Step {
   afterFirewall?: boolean;
 }
 
+/**
+ * Steps that do not depend on each other, run at the same time. It pays where the kernel waits
+ * for an RCU grace period in each of them (deleting a bridge; committing deleted rules, once
+ * per table): the waits overlap instead of adding up. Every part starts, so undo undoes every
+ * part, in reverse (each undo tolerates a part that did not happen). A part's `firewall` or
+ * `afterFirewall` flag is not carried over: `brnet batch` must not be given these.
+ */
+export function concurrently(parts: Step[]): Step {
+  if (parts.length === 1 && parts[0]) return parts[0];
+  return {
+    show: parts.flatMap((p) => p.show),
+    async do() {
+      const results = await Promise.allSettled(parts.map((p) => p.do()));
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    },
+    async undo() {
+      for (const p of [...parts].reverse()) await p.undo?.();
+    },
+  };
+}
+
 export async function applyPlan(steps: Step[], done: Step[] = []): Promise<void> {
   try {
     await runSteps(steps, done);

@@ -1,9 +1,8 @@
 // The kernel side of a network: the bridge device, its addresses and its sysctls.
 import type { Step } from '../core/plan.ts';
 import type { Config, Network } from '../state/schema.ts';
-import { run } from './exec.ts';
 import type { HostView } from './host.ts';
-import { ipBatchStep } from './ipcmd.ts';
+import { ipBatch, ipBatchStep } from './ipcmd.ts';
 import { type SysctlWrites, sysctlStep } from './sysctl.ts';
 
 /** Marker on devices brnet created, so leftovers of a crash can be recognised and removed. */
@@ -71,21 +70,35 @@ export function bridgeUpSteps(n: Network, host: HostView, cfg: Config): Step[] {
   return steps;
 }
 
-/** Remove the bridge if brnet created it; otherwise only the addresses brnet put on it. */
-export function bridgeDownStep(n: Network, host: HostView): Step {
+/**
+ * Remove the bridge if brnet created it; otherwise only the addresses brnet put on it.
+ * Undone by building the bridge again as the state describes it (as `restore` would), so the
+ * deletion may run alongside the firewall commit (see removeNetworks).
+ */
+export function bridgeDownStep(n: Network, host: HostView, cfg: Config): Step {
   const br = n.bridge;
   const link = host.links.get(br);
   const lines: string[] = [];
-  if (link && n.bridgeCreated) lines.push(`link del dev ${br}`);
+  const undo: string[] = [];
+  const deleted = Boolean(link && n.bridgeCreated);
+  if (deleted) lines.push(`link del dev ${br}`);
   else if (link) {
     const { v4, v6 } = bridgeAddresses(n);
     const have = new Set(host.addrs.filter((a) => a.dev === br).map((a) => `${a.local}/${a.prefixlen}`));
-    for (const a of [v4, v6]) if (a && have.has(a) && !n.keepAddresses.includes(a)) lines.push(`addr del ${a} dev ${br}`);
+    for (const a of [v4, v6]) {
+      if (a && have.has(a) && !n.keepAddresses.includes(a)) {
+        lines.push(`addr del ${a} dev ${br}`);
+        undo.push(`addr add ${a} dev ${br}${a.includes(':') ? ' nodad' : ''}`);
+      }
+    }
   }
   return {
     show: lines.map((l) => `ip ${l}`),
-    async do() {
-      if (lines.length) await run(['ip', '-batch', '-'], { input: `${lines.join('\n')}\n` });
+    do: () => ipBatch(lines),
+    async undo() {
+      if (!deleted) return ipBatch(undo, null, true);
+      if (host.links.has(br)) return; // the deletion did not happen
+      for (const step of bridgeUpSteps(n, { links: host.links, addrs: [], routes: [] }, cfg)) await step.do();
     },
   };
 }

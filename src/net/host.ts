@@ -137,6 +137,11 @@ function readdirNames(dir: string): string[] {
   }
 }
 
+/** Links only (from sysfs, no process): for plans that look at no address or route. */
+export function linksView(): HostView {
+  return { links: new SysfsLinks(), addrs: [], routes: [] };
+}
+
 /** Addresses (global scope) and routes, with links from sysfs: the cheap view. */
 export async function readHostAddresses(): Promise<HostView> {
   const r = await run(['ip', '-j', '-batch', '-'], { input: 'addr show scope global\nroute show\n' });

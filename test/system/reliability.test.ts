@@ -1,5 +1,6 @@
 // Concurrency, crashes and damaged state files: brnet must never lose or leak anything.
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseCidr, overlaps } from '../../src/net/ipam.ts';
@@ -187,6 +188,36 @@ describeRoot('reliability: rollback', () => {
     expect(rules(await sb.iptablesSave(6))).toBe(before.v6);
     expect((await sb.sh(`cat ${sb.stateDir}/state.json`)).stdout).toBe(before.state);
     await sb.sh(`rm -f ${sb.stateDir}/filler`);
+    expect((await sb.brnet(['check'])).code).toBe(0);
+  });
+
+  it('network rm whose firewall commit fails builds the bridge it deleted meanwhile again', async () => {
+    // The rules and the bridge go at the same time; an iptables-restore that refuses every
+    // deletion makes the rules fail after (or while) the bridge is deleted.
+    await sb.brnetOk(['network', 'create', 'keepme', '--ipv6', '--subnet', '10.75.0.0/24', '--mtu', '1400']);
+    const fake = mkdtempSync(join(tmpdir(), 'brnet-fake-'));
+    try {
+      const real = (await sb.sh('command -v iptables-restore')).stdout.trim();
+      writeFileSync(
+        join(fake, 'iptables-restore'),
+        `#!/bin/sh\nin=$(cat)\ncase "$in" in *"-X BRNET"*|*"-D BRNET"*) echo "iptables-restore: line 2 failed: injected" >&2; exit 1;; esac\nprintf '%s\\n' "$in" | exec ${real} "$@"\n`,
+      );
+      chmodSync(join(fake, 'iptables-restore'), 0o755);
+      const links = async () => (await sb.ipJson(['-d', 'addr', 'show'])).map((l: any) => [l.ifname, l.address, l.mtu, l.ifalias, l.operstate === 'DOWN' ? 'down' : 'up', l.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`).sort()]);
+      // Read inside the sandbox: the test before mounts a tmpfs on the state directory there.
+      const state = async () => (await sb.sh(`cat ${sb.stateDir}/state.json`)).stdout;
+      const before = { links: await links(), state: await state() };
+      const r = await sb.brnet(['network', 'rm', 'keepme', '--debug'], { env: { PATH: `${fake}:${process.env.PATH}` } });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/injected/);
+      expect(r.stderr).toMatch(/\+ ip -batch - <<1 lines/); // the bridge deletion ran
+      expect(await links()).toEqual(before.links);
+      expect(await state()).toBe(before.state);
+      expect((await sb.brnet(['check'])).code).toBe(0);
+    } finally {
+      rmSync(fake, { recursive: true, force: true });
+    }
+    await sb.brnetOk(['network', 'rm', 'keepme']);
     expect((await sb.brnet(['check'])).code).toBe(0);
   });
 });
