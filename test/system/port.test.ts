@@ -195,7 +195,7 @@ describeRoot('port publish / unpublish / ls (IPv4)', () => {
     const before = await snapshot(sb);
     const r = await sb.brnetOk(['port', 'publish', 'web', 'other', '8443:443', '--dry-run']);
     expect(r.stdout).toContain('iptables-restore --noflush');
-    expect(r.stdout).toMatch(/-A BRNET-DNAT-\w+ -p tcp -m tcp --dport 8443 .* -j DNAT --to-destination 10\.88\.0\.3:443/);
+    expect(r.stdout).toMatch(/-[AI] BRNET-DNAT-\w+ (\d+ )?-p tcp -m tcp --dport 8443 .* -j DNAT --to-destination 10\.88\.0\.3:443/);
     expect(r.stdout).toContain('conntrack -R -');
     expect(r.stdout).toContain('-D -f ipv4 -p tcp --orig-port-dst 8443');
     expect(await snapshot(sb)).toEqual(before);

@@ -108,8 +108,13 @@ describe('chainEdits', () => {
     expect(e!.length).toBeLessThanOrEqual(3);
     expect(apply(old, e!)).toEqual(want);
   });
-  it('re-declares small or rewritten chains', () => {
-    expect(chainEdits('C', rules(3), rules(4))).toBeNull();
+  it('edits small chains in place too: inserting deletes nothing', () => {
+    const want = [...rules(3), ...rules(1, 'x')];
+    expect(chainEdits('C', rules(3), want)).toEqual([`-I C 4 ${rules(1, 'x')[0]}`]);
+    expect(chainEdits('C', rules(3), rules(2))).toEqual([`-D C ${rules(3)[2]}`]);
+  });
+  it('re-declares new or rewritten chains', () => {
+    expect(chainEdits('C', [], rules(2))).toBeNull();
     expect(chainEdits('C', rules(20, 'a'), rules(20, 'b'))).toBeNull();
   });
 });
