@@ -78,7 +78,8 @@ export async function readState(dir: string): Promise<Db> {
   return db;
 }
 
-const LOCK_WAIT_MS = Number(process.env.BRNET_LOCK_TIMEOUT_MS) || 30_000;
+// Read per call, not at load: the start-up snapshot evaluates this module at build time.
+const lockWaitMs = () => Number(process.env.BRNET_LOCK_TIMEOUT_MS) || 30_000;
 
 /**
  * Runs fn while holding the state directory's lock. proper-lockfile uses an atomic mkdir and
@@ -92,7 +93,7 @@ export async function withLock<T>(dir: string, onWait: () => void, fn: () => Pro
     throw environment(`cannot create state directory ${dir}: ${(e as Error).message}`, 'run brnet as root');
   }
   const lockPath = join(dir, 'state.lock');
-  const deadline = Date.now() + LOCK_WAIT_MS;
+  const deadline = Date.now() + lockWaitMs();
   let release: (() => Promise<void>) | undefined;
   let waited = false;
   const { default: lockfile } = await import('proper-lockfile');
