@@ -279,7 +279,6 @@ export class Sandbox {
   private readonly holderExited: Promise<void>;
   private readonly background = new Set<BackgroundProcess>();
   /** nsfs links ("net:[…]", "mnt:[…]") of the sandbox and the namespaces created inside it. */
-  private readonly nsLinks = new Set<string>();
   private destroyed = false;
   private destroying: Promise<void> | null = null;
 
@@ -318,8 +317,6 @@ export class Sandbox {
       if (setup.code !== 0) {
         throw new Error(`sandbox setup failed (code ${setup.code}): ${setup.stderr}${setup.stdout}`);
       }
-      sb.nsLinks.add(readlinkOrNull(`/proc/${sb.pid}/ns/net`)!);
-      sb.nsLinks.add(readlinkOrNull(`/proc/${sb.pid}/ns/mnt`)!);
     } catch (err) {
       await sb.destroy();
       throw err;
@@ -497,7 +494,6 @@ export class Sandbox {
     if (res.code !== 0) {
       throw new Error(`addOutsideClient(${name}) failed (code ${res.code}): ${res.stderr}`);
     }
-    this.rememberNamedNamespaces();
     return { ns: name, ip: '198.18.0.2', hostIp: '198.18.0.1', ip6: 'fd98::2', hostIp6: 'fd98::1' };
   }
 
@@ -561,37 +557,45 @@ export class Sandbox {
   }
 
   /**
-   * Records the nsfs links of the named namespaces in the sandbox (its
-   * private /run/netns, seen through /proc/<holder>/root), so that cleanup can
-   * find processes running in them. Synchronous: usable from exit handlers.
+   * The nsfs links of the holder's namespaces and of the named namespaces in the sandbox's
+   * private /run/netns (seen through /proc/<holder>/root), read now, never remembered: a
+   * namespace freed since (a test deleted it) may have its inode number reused by another
+   * sandbox's namespace, and killing by a stale number once took down a sandbox of a test
+   * file running alongside. Empty once the holder is gone, for the same reason.
+   * Synchronous: usable from exit handlers.
    */
-  private rememberNamedNamespaces(): void {
+  private liveNamespaceLinks(): Set<string> {
+    const links = new Set<string>();
+    if (this.holder.exitCode !== null || this.holder.signalCode !== null) return links;
+    for (const kind of ['net', 'mnt']) {
+      const l = readlinkOrNull(`/proc/${this.pid}/ns/${kind}`);
+      if (l) links.add(l);
+    }
     const dir = `/proc/${this.pid}/root/run/netns`;
-    let names: string[];
+    let names: string[] = [];
     try {
       names = fs.readdirSync(dir);
-    } catch {
-      return;
-    }
+    } catch {}
     for (const name of names) {
       try {
-        this.nsLinks.add(`net:[${fs.statSync(path.join(dir, name)).ino}]`);
+        links.add(`net:[${fs.statSync(path.join(dir, name)).ino}]`);
       } catch {
         /* not (yet) a namespace mount */
       }
     }
+    return links;
   }
 
   /** Synchronous last-resort cleanup (process 'exit' handler): SIGKILL everything we know of. */
   killSync(): void {
-    if (this.holder.exitCode === null && this.holder.signalCode === null) this.rememberNamedNamespaces();
+    const namespaces = this.liveNamespaceLinks();
     for (const bg of this.background) {
       if (bg.pid > 0 && bg.child.exitCode === null && bg.child.signalCode === null) {
         tryKill(-bg.pid);
         tryKill(bg.pid);
       }
     }
-    for (const pid of pidsInNamespaces(this.nsLinks)) tryKill(pid);
+    for (const pid of pidsInNamespaces(namespaces)) tryKill(pid);
     tryKill(this.pid);
     try {
       fs.rmSync(this.stateDir, { recursive: true, force: true });
@@ -611,12 +615,12 @@ export class Sandbox {
   }
 
   private async doDestroy(): Promise<void> {
-    if (this.holder.exitCode === null && this.holder.signalCode === null) this.rememberNamedNamespaces();
+    const namespaces = this.liveNamespaceLinks();
     this.destroyed = true;
     await Promise.all([...this.background].map((bg) => bg.kill()));
     // Anything else still living in our namespaces (e.g. started by a test
     // with `sh -c '... &'`, or by brnet itself).
-    const strays = pidsInNamespaces(this.nsLinks).filter((p) => p !== this.pid);
+    const strays = pidsInNamespaces(namespaces).filter((p) => p !== this.pid);
     for (const p of strays) tryKill(p);
     tryKill(this.pid);
     await Promise.race([this.holderExited, sleep(5_000)]);
