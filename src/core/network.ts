@@ -1,8 +1,8 @@
 // network create / rm / ls / inspect: from a validated spec and the current state to a plan.
 import { readFileSync } from 'node:fs';
-import { conflict, notFound } from '../errors.ts';
+import { BrnetError, conflict, notFound } from '../errors.ts';
 import { bridgeDownStep, bridgeUpSteps } from '../net/bridge.ts';
-import { type HostView, linksView, readHostAddresses } from '../net/host.ts';
+import { type HostView, linksView, readHostAddresses, readHostPrefixes } from '../net/host.ts';
 import {
   type Cidr,
   DEFAULT_POOLS,
@@ -47,14 +47,15 @@ function usedPrefixes(state: State, host: HostView, family: Family, exceptDev: s
   for (const a of host.addrs) {
     if (a.family !== family || a.dev === exceptDev || a.dev === 'lo') continue;
     const ip = parseIp(a.local);
-    if (ip) used.push({ cidr: cidrOf(ip, a.prefixlen), what: `address ${a.local}/${a.prefixlen} on ${a.dev}` });
+    if (ip) used.push({ cidr: cidrOf(ip, a.prefixlen), what: `address ${formatIp(ip)}/${a.prefixlen}${a.dev ? ` on ${a.dev}` : ''}` });
   }
   for (const r of host.routes) {
     if (r.dev === exceptDev) continue;
     const [addr = '', len] = r.dst.split('/');
     const ip = parseIp(addr);
     if (!ip || ip.family !== family) continue;
-    used.push({ cidr: cidrOf(ip, len === undefined ? (family === 4 ? 32 : 128) : Number(len)), what: `route ${r.dst}${r.dev ? ` on ${r.dev}` : ''}` });
+    const prefix = len === undefined ? (family === 4 ? 32 : 128) : Number(len);
+    used.push({ cidr: cidrOf(ip, prefix), what: `route ${formatIp(ip)}/${prefix}${r.dev ? ` on ${r.dev}` : ''}` });
   }
   return used;
 }
@@ -176,8 +177,20 @@ export async function createNetwork(ctx: Ctx, name: string, flags: CreateFlags, 
         ifNotExists ? `inspect it with: brnet network inspect ${name}` : 'use --if-not-exists in scripts',
       );
     }
-    const host = await readHostAddresses();
-    const net = buildNetwork(spec, state, host);
+    // Adopting an existing bridge needs its addresses (a netlink dump); a new bridge only needs
+    // the prefixes to stay clear of, from /proc.
+    const adopting = spec.bridgeName !== null && linksView().links.has(spec.bridgeName);
+    let host = adopting ? await readHostAddresses() : readHostPrefixes(spec.ipv6 !== null);
+    let net: Network;
+    try {
+      net = buildNetwork(spec, state, host);
+    } catch (e) {
+      // /proc knows IPv4 addresses only as /32s without their device: a refusal is confirmed
+      // with the full view, whose message names the address's prefix and device.
+      if (adopting || !(e instanceof BrnetError) || e.code !== 'CONFLICT') throw e;
+      host = await readHostAddresses();
+      net = buildNetwork(spec, state, host);
+    }
     const next: State = { ...state, networks: [...state.networks, net] };
     const steps: Step[] = bridgeUpSteps(net, host, state.config);
     const fw = await firewallChange(state, next);

@@ -245,6 +245,17 @@ describeRoot('network create / rm', () => {
     expect(r.stderr).toMatch(/overlaps address 10\.70\.1\.1\/24 on hostbr/);
   });
 
+  it('refuses subnets overlapping a host route or a host IPv6 address (4)', async () => {
+    await sb.sh('ip link add rtbr type bridge && ip link set rtbr up && ip route add 10.71.0.0/16 dev rtbr && ip addr add fd71::1/64 dev rtbr nodad');
+    const r = await sb.brnet(['network', 'create', 'clash2', '--subnet', '10.71.5.0/24']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/overlaps route 10\.71\.0\.0\/16 on rtbr/);
+    const r6 = await sb.brnet(['network', 'create', 'clash3', '--ipv6', '--subnet', '10.72.0.0/24', '--subnet', 'fd71::/48']);
+    expect(r6.code).toBe(4);
+    expect(r6.stderr).toMatch(/overlaps (address fd71::1\/64|route fd71::\/64) on rtbr/);
+    await sb.sh('ip link del rtbr');
+  });
+
   it('rm removes bridges, rules and jumps; --if-exists tolerates missing names', async () => {
     const names = (await sb.brnetOk(['network', 'ls', '-q'])).stdout.trim().split('\n');
     const bridges = (await sb.brnetOk(['network', 'ls', '--json'])).json().map((n: any) => n.bridge);
