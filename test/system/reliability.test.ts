@@ -127,6 +127,23 @@ describeRoot('reliability: state file', () => {
     writeFileSync(stateFile(), good);
   });
 
+  it('a state file changed in place, even to the same size, is validated in full again', async () => {
+    await sb.brnetOk(['network', 'create', 'c', '--subnet', '10.77.0.0/24']);
+    // brnet records the identity of the file it wrote; this edit keeps inode and size
+    const ok = readFileSync(`${stateFile()}.ok`, 'utf8');
+    expect(ok).toMatch(/^\S+ \d+ \d+ \d+\n$/);
+    const good = readFileSync(stateFile(), 'utf8');
+    const bad = good.replace('"icc": true', '"icc": 1234');
+    expect(bad.length).toBe(good.length);
+    writeFileSync(stateFile(), bad);
+    const r = await sb.brnet(['network', 'ls']);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/state file .* is invalid: networks\.\d+\.icc/);
+    writeFileSync(stateFile(), good);
+    expect((await sb.brnet(['network', 'ls', '-q'])).code).toBe(0);
+    await sb.brnetOk(['network', 'rm', 'c']);
+  });
+
   it('a state file from a newer brnet is refused; one without a version is migrated', async () => {
     const good = JSON.parse(readFileSync(stateFile(), 'utf8'));
     writeFileSync(stateFile(), JSON.stringify({ ...good, version: 99 }));
