@@ -161,7 +161,9 @@ export async function addEndpoint(ctx: Ctx, network: string, name: string, flags
   const portMod = spec.publish.length ? await import('./port.ts') : null;
   const requests = portMod ? spec.publish.flatMap((s) => portMod.parsePortSpec(s)) : [];
   requireRoot(ctx);
+  const listening = portMod?.prefetchListeners();
   return mutate(ctx, async (state) => {
+    await listening;
     const net = findNetwork(state, network);
     if (net.endpoints.some((e) => e.name === name)) {
       throw conflict(`endpoint ${name} already exists in network ${network}`, `remove it first: brnet endpoint rm ${network} ${name}`);

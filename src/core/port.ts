@@ -19,6 +19,7 @@ import {
   listenerBlocks,
   parsePortSpec,
   readEphemeralRange,
+  prefetchListeners,
   readListeners,
 } from '../net/ports.ts';
 import type { Endpoint, Network, Port, State } from '../state/schema.ts';
@@ -31,7 +32,7 @@ import { firewallChange, mutate } from './operation.ts';
 import type { Step } from './plan.ts';
 
 export type { PortRequest } from '../net/ports.ts';
-export { conntrackStep, parsePortSpec };
+export { conntrackStep, parsePortSpec, prefetchListeners };
 
 
 
@@ -268,9 +269,11 @@ export interface PortsResult {
 export async function publishPorts(ctx: Ctx, network: string, endpoint: string, specs: string[]) {
   const requests = specs.flatMap(parsePortSpec); // bad SPECs fail here, before the lock
   requireRoot(ctx);
+  const listening = prefetchListeners();
   return mutate<PortsResult>(ctx, async (state) => {
     const net = findNetwork(state, network);
     const ep = findEndpoint(net, endpoint);
+    await listening;
     const ports = await allocateBindings(state, net, ep, requests);
     for (const note of routedNotes(net, ep, requests)) ctx.note(note);
     const { next, ep: epNext } = withPorts(state, net, ep, [...ep.ports, ...ports]);
