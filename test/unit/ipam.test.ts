@@ -1,3 +1,4 @@
+import { Address4 } from 'ip-address';
 import { describe, it, expect } from 'vitest';
 import { thrown } from '../helpers/errors.ts';
 import {
@@ -53,6 +54,18 @@ describe('parseIp', () => {
   ];
   it.each(good)('parses %j as IPv%i', (s, family, value) => {
     expect(parseIp(s)).toEqual({ family, value });
+  });
+
+  it('reads dotted quads itself exactly as ip-address does, and leaves other forms to it', () => {
+    const quads = ['0.0.0.0', '1.2.3.4', '9.99.100.199', '200.249.250.255', '255.255.255.255', '172.17.0.1', '10.0.0.0'];
+    for (const q of quads) expect(parseIp(q)).toEqual({ family: 4, value: new Address4(q).bigInt() });
+    for (const odd of ['01.2.3.4', '256.1.1.1', '1.2.3', '1.2.3.4.5', '1.2.3.-4', '1.2.3.4 ']) {
+      let viaLibrary: bigint | null = null;
+      try {
+        viaLibrary = new Address4(odd).bigInt();
+      } catch {}
+      expect(parseIp(odd)?.value ?? null).toBe(viaLibrary);
+    }
   });
 
   const bad = [
