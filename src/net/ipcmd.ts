@@ -4,12 +4,16 @@
 import type { Step } from '../core/plan.ts';
 import { run } from './exec.ts';
 
-/** argv prefix that runs `ip` inside the network namespace at `netnsPath` (host when null). */
+/**
+ * argv prefix that runs `ip` inside the network namespace at `netnsPath` (host when null).
+ * nsenter rather than `ip -n NAME` even for named namespaces: nsenter only joins the network
+ * namespace, while `ip -n` also unshares the mount namespace and remounts /sys, and its
+ * `mount --make-rslave /` walks every mount of the host: with 1,000 namespaces mounted under
+ * /run/netns that is ~5 ms a call, against ~1 ms for nsenter's extra exec (same process).
+ */
 export function ipArgv(netnsPath: string | null, ...args: string[]): string[] {
   if (!netnsPath) return ['ip', ...args];
-  // A named namespace: `ip -n` enters it itself, one exec fewer than nsenter.
-  const named = /^\/run\/netns\/([^/]+)$/.exec(netnsPath)?.[1];
-  return named ? ['ip', '-n', named, ...args] : ['nsenter', `--net=${netnsPath}`, '--', 'ip', ...args];
+  return ['nsenter', `--net=${netnsPath}`, '--', 'ip', ...args];
 }
 
 export async function ipBatch(lines: string[], netnsPath: string | null = null, force = false): Promise<void> {

@@ -201,8 +201,8 @@ describeRoot('endpoint add / rm on a NAT network', () => {
     const r = await sb.brnetOk(['endpoint', 'add', 'web', 'plan', '--netns', 'e', '--create-netns', '--dry-run']);
     expect(r.stdout).toMatch(/^ip netns add e$/m);
     expect(r.stdout).toMatch(/^ip link add veth[0-9a-f]{7} mtu 1400 type veth peer name eth0 netns \/run\/netns\/e mtu 1400 address [0-9a-f:]{17}$/m);
-    expect(r.stdout).toMatch(/^ip -n e addr add 10\.10\.0\.5\/24 dev eth0$/m);
-    expect(r.stdout).toMatch(/^ip -n e route add default via 10\.10\.0\.1 dev eth0$/m);
+    expect(r.stdout).toMatch(/^nsenter --net=\/run\/netns\/e -- ip addr add 10\.10\.0\.5\/24 dev eth0$/m);
+    expect(r.stdout).toMatch(/^nsenter --net=\/run\/netns\/e -- ip route add default via 10\.10\.0\.1 dev eth0$/m);
     // without published ports no rule changes: direct-access drops are per network
     expect(r.stdout).not.toContain('iptables-restore');
     const withPort = await sb.brnetOk(['endpoint', 'add', 'web', 'plan', '--netns', 'e', '--create-netns', '-p', '8080:80', '--dry-run']);
@@ -512,13 +512,15 @@ describeRoot('endpoint add: bad input and failures change nothing', () => {
     await sb.sh('touch /run/netns/notans');
     const ep = await add('web', 'ep1', '--netns', 'a');
     expect(ep.ipv4).toBe('10.50.0.128/24');
-    // An `ip` that fails the configuration batch inside the namespace (`ip -n NS -batch -`,
-    // and only that), to prove the rollback of a failure half-way.
+    // An `ip` that fails the configuration batch inside the namespace (an `ip -batch -` run in
+    // another network namespace than the sandbox's, and only that), to prove the rollback of a
+    // failure half-way.
     fakeDir = mkdtempSync(join(tmpdir(), 'brnet-fake-'));
     const real = (await sb.sh('command -v ip')).stdout.trim();
+    const hostNs = (await sb.sh('readlink /proc/self/ns/net')).stdout.trim();
     writeFileSync(
       join(fakeDir, 'ip'),
-      `#!/bin/sh\ncase " $* " in *" -n "*" -batch "*) case " $* " in *" -j "*) ;; *) cat >/dev/null; echo "RTNETLINK answers: injected failure" >&2; echo "Command failed -:1" >&2; exit 1;; esac;; esac\nexec ${real} "$@"\n`,
+      `#!/bin/sh\nif [ "$(readlink /proc/self/ns/net)" != "${hostNs}" ]; then case " $* " in *" -batch "*) case " $* " in *" -j "*) ;; *) cat >/dev/null; echo "RTNETLINK answers: injected failure" >&2; echo "Command failed -:1" >&2; exit 1;; esac;; esac; fi\nexec ${real} "$@"\n`,
     );
     chmodSync(join(fakeDir, 'ip'), 0o755);
   });
