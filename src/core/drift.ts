@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { type KernelRules, normalizeSpec, readKernelRules } from '../firewall/iptables.ts';
 import { type Family, TABLES, enabledFamilies, jumps, renderRules, type Ruleset } from '../firewall/rules.ts';
 import { bridgeAddresses } from '../net/bridge.ts';
-import { type HostView, linkAlias, linkMaster, linkNames, readHostAddresses } from '../net/host.ts';
+import { type HostView, linkAlias, linkMaster, linkNames, readBridgeAddresses } from '../net/host.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
 
 export interface Drift {
@@ -33,7 +33,7 @@ export const isStale = (ep: Endpoint) => !existsSync(ep.netnsPath);
 
 export async function compare(state: State): Promise<Comparison> {
   const [host, k4, k6] = await Promise.all([
-    readHostAddresses(),
+    readBridgeAddresses(),
     state.config.iptables ? readKernelRules(4) : Promise.resolve(null),
     state.config.ip6tables ? readKernelRules(6) : Promise.resolve(null),
   ]);

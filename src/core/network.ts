@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { BrnetError, conflict, notFound } from '../errors.ts';
 import { bridgeDownStep, bridgeUpSteps } from '../net/bridge.ts';
-import { type HostView, linksView, readHostAddresses, readHostPrefixes } from '../net/host.ts';
+import { type HostView, linksView, readBridgeAddresses, readHostAddresses, readHostPrefixes } from '../net/host.ts';
 import {
   type Cidr,
   DEFAULT_POOLS,
@@ -220,7 +220,7 @@ export async function removeNetworks(ctx: Ctx, names: string[], opts: { force?: 
     if (!targets.length) return { state: null, steps: [], result: { removed: [] as string[] } };
     // Addresses matter only on adopted bridges (brnet removes its own from them); links come
     // from sysfs.
-    const host = targets.every((n) => n.bridgeCreated) ? linksView() : await readHostAddresses();
+    const host = targets.every((n) => n.bridgeCreated) ? linksView() : await readBridgeAddresses();
     const next: State = { ...state, networks: state.networks.filter((n) => !targets.includes(n)) };
     const fw = await firewallChange(state, next);
     const bridges = targets.map((n) => bridgeDownStep(n, host, state.config));

