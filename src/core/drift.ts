@@ -1,7 +1,7 @@
 // Compares the kernel with the state: the shared ground of `brnet check` (report) and
 // `brnet restore` (converge). Reads the host once (`ip -batch`, one `iptables-save` per
 // family); never changes anything.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { type KernelRules, normalizeSpec, readKernelRules } from '../firewall/iptables.ts';
 import { type Family, TABLES, enabledFamilies, jumps, renderRules, type Ruleset } from '../firewall/rules.ts';
 import { bridgeAddresses } from '../net/bridge.ts';
@@ -32,28 +32,32 @@ export interface Comparison {
 export const isStale = (ep: Endpoint) => !existsSync(ep.netnsPath);
 
 export async function compare(state: State): Promise<Comparison> {
-  const [host, k4, k6] = await Promise.all([
+  // The processes start now; the sysfs and /run/netns lookups below (tens of ms with a
+  // thousand endpoints) run while they work.
+  const pending = Promise.all([
     readBridgeAddresses(),
     state.config.iptables ? readKernelRules(4) : Promise.resolve(null),
     state.config.ip6tables ? readKernelRules(6) : Promise.resolve(null),
   ]);
-  const kernel = { 4: k4, 6: k6 } as Record<Family, KernelRules | null>;
-  const desired = renderRules(state);
   const drift: Drift[] = [];
   const stale: StaleEndpoint[] = [];
+  const named = new Set(readdirOrEmpty('/run/netns'));
+  const exists = (path: string) => (path.startsWith('/run/netns/') && !path.slice(11).includes('/') ? named.has(path.slice(11)) : existsSync(path));
 
   const knownLinks = new Set<string>();
+  const present = new Set<Network>();
   for (const n of state.networks) {
     knownLinks.add(n.bridge);
-    checkNetwork(n, host, drift);
+    // One directory listing per bridge (its ports) instead of a lookup per endpoint.
+    const ports = checkBridge(n, drift);
+    if (ports) present.add(n);
     for (const ep of n.endpoints) {
       knownLinks.add(ep.hostIfname);
-      if (isStale(ep)) {
+      if (!exists(ep.netnsPath)) {
         stale.push({ network: n.name, endpoint: ep.name, netns: ep.netns });
         continue;
       }
-      // Two sysfs lookups per endpoint, not a dump of every link: check stays cheap with
-      // thousands of endpoints.
+      if (ports?.has(ep.hostIfname)) continue;
       const master = linkMaster(ep.hostIfname);
       if (master === undefined) drift.push({ kind: 'missing', what: `veth ${ep.hostIfname} of endpoint ${n.name}/${ep.name}` });
       else if (master !== n.bridge) {
@@ -70,6 +74,10 @@ export async function compare(state: State): Promise<Comparison> {
     drift.push({ kind: 'leftover', what: `device ${name} (${alias}) is not in the state` });
   }
 
+  const [host, k4, k6] = await pending;
+  for (const n of present) checkAddresses(n, host, drift);
+  const kernel = { 4: k4, 6: k6 } as Record<Family, KernelRules | null>;
+  const desired = renderRules(state);
   for (const f of enabledFamilies(state)) {
     const k = kernel[f];
     if (k) checkRules(f, desired, k, drift);
@@ -77,15 +85,43 @@ export async function compare(state: State): Promise<Comparison> {
   return { host, kernel, desired, drift, stale, orphanLinks };
 }
 
-function checkNetwork(n: Network, host: HostView, drift: Drift[]): void {
-  const link = host.links.get(n.bridge);
-  if (!link) {
-    drift.push({ kind: 'missing', what: `bridge ${n.bridge} of network ${n.name}` });
-    return;
+function readdirOrEmpty(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
-  if (link.kind !== 'bridge') drift.push({ kind: 'wrong', what: `device ${n.bridge} of network ${n.name} is not a bridge` });
-  if (!link.up) drift.push({ kind: 'wrong', what: `bridge ${n.bridge} of network ${n.name} is down` });
-  if (n.mtu && link.mtu !== n.mtu) drift.push({ kind: 'wrong', what: `bridge ${n.bridge} has MTU ${link.mtu}, not ${n.mtu}` });
+}
+
+/**
+ * The bridge device itself, from sysfs; returns its ports, or null when it is missing or not
+ * a bridge. Only a bridge has `brif/` (its ports), so one listing says that it exists, that
+ * it is a bridge and which veths are attached: two more reads (flags, MTU) finish the check.
+ */
+function checkBridge(n: Network, drift: Drift[]): Set<string> | null {
+  const dir = `/sys/class/net/${n.bridge}`;
+  let ports: string[];
+  try {
+    ports = readdirSync(`${dir}/brif`);
+  } catch {
+    if (existsSync(dir)) drift.push({ kind: 'wrong', what: `device ${n.bridge} of network ${n.name} is not a bridge` });
+    else drift.push({ kind: 'missing', what: `bridge ${n.bridge} of network ${n.name}` });
+    return null;
+  }
+  const read = (f: string) => {
+    try {
+      return readFileSync(`${dir}/${f}`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  if ((Number.parseInt(read('flags') || '0', 16) & 1) === 0) drift.push({ kind: 'wrong', what: `bridge ${n.bridge} of network ${n.name} is down` });
+  const mtu = Number(read('mtu'));
+  if (n.mtu && mtu !== n.mtu) drift.push({ kind: 'wrong', what: `bridge ${n.bridge} has MTU ${mtu}, not ${n.mtu}` });
+  return new Set(ports);
+}
+
+function checkAddresses(n: Network, host: HostView, drift: Drift[]): void {
   const have = new Set(host.addrs.filter((a) => a.dev === n.bridge).map((a) => `${a.local}/${a.prefixlen}`));
   const { v4, v6 } = bridgeAddresses(n);
   for (const a of [v4, v6]) if (a && !have.has(a)) drift.push({ kind: 'missing', what: `address ${a} on bridge ${n.bridge} of network ${n.name}` });
@@ -102,8 +138,10 @@ function checkRules(f: Family, desired: Ruleset, k: KernelRules, drift: Drift[])
         drift.push({ kind: 'missing', what: `${v} chain ${t}/${chain}` });
         continue;
       }
-      const missing = rules.filter((r) => !got.includes(r));
-      const extra = got.filter((r) => !rules.includes(r));
+      const gotSet = new Set(got);
+      const wantSet = new Set(rules);
+      const missing = rules.filter((r) => !gotSet.has(r));
+      const extra = got.filter((r) => !wantSet.has(r));
       for (const r of missing) drift.push({ kind: 'missing', what: `${v} rule in ${t}/${chain}: ${r}` });
       for (const r of extra) drift.push({ kind: 'leftover', what: `${v} rule in ${t}/${chain}: ${r}` });
       if (!missing.length && !extra.length && got.join('\n') !== rules.join('\n')) {

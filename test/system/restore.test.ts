@@ -90,6 +90,27 @@ describeRoot('check and restore', () => {
     expect((await sb.iptablesSave(4)).match(/-A FORWARD -m comment --comment brnet -j BRNET-FORWARD/g)).toHaveLength(1);
   });
 
+  it('a bridge brought down, and veths detached or moved to another bridge, are reported and repaired', async () => {
+    const web = (await sb.brnetOk(['network', 'inspect', 'web', '--json'])).json();
+    const a = (await sb.brnetOk(['endpoint', 'add', 'web', 'd1', '--netns', 'd1', '--create-netns', '--json'])).json();
+    const b = (await sb.brnetOk(['endpoint', 'add', 'web', 'd2', '--netns', 'd2', '--create-netns', '--json'])).json();
+    await sb.sh(`ip link set ${web.bridge} down`);
+    await sb.sh(`ip link set ${a.hostIfname} nomaster && ip link add br-other type bridge && ip link set ${b.hostIfname} master br-other`);
+    const r = await sb.brnet(['check']);
+    expect(r.code).toBe(1);
+    for (const re of [
+      new RegExp(`wrong: bridge ${web.bridge} of network web is down`),
+      new RegExp(`wrong: veth ${a.hostIfname} of endpoint web/d1 is not attached to ${web.bridge}`),
+      new RegExp(`wrong: veth ${b.hostIfname} of endpoint web/d2 is not attached to ${web.bridge}`),
+    ]) expect(r.stdout).toMatch(re);
+    await sb.brnetOk(['restore']);
+    expect((await sb.brnet(['check'])).stdout).toBe('');
+    expect(await sb.ping('d1', '10.61.0.1')).toBe(true);
+    expect(await sb.ping('d2', '10.61.0.1')).toBe(true);
+    await sb.brnetOk(['endpoint', 'rm', 'web', 'd1', 'd2']);
+    await sb.sh('ip link del br-other');
+  });
+
   it('an endpoint whose veth was deleted is attached again, same address and MAC', async () => {
     const ep = (await sb.brnetOk(['endpoint', 'add', 'web', 'app', '--netns', 'appns', '--create-netns', '--json'])).json();
     await sb.sh(`ip link del ${ep.hostIfname}`);
