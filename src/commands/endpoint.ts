@@ -20,7 +20,7 @@ export async function add(ctx: Ctx, network: string, name: string, cmd: Command)
 }
 
 export async function rm(ctx: Ctx, network: string, names: string[], opts: { ifExists?: boolean }): Promise<void> {
-  const { removeEndpoints } = await import('../core/endpoint.ts');
+  const { removeEndpoints } = await import('../core/endpoint-rm.ts');
   const { result, plan } = await removeEndpoints(ctx, network, names, opts);
   if (plan !== null) return printPlan(ctx, plan, { removed: result.removed });
   if (ctx.json) return printJson({ removed: result.removed });

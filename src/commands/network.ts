@@ -30,7 +30,7 @@ export async function create(ctx: Ctx, name: string, cmd: Command): Promise<void
 }
 
 export async function rm(ctx: Ctx, names: string[], opts: { force?: boolean; ifExists?: boolean }): Promise<void> {
-  const { removeNetworks } = await import('../core/network.ts');
+  const { removeNetworks } = await import('../core/network-rm.ts');
   const { result, plan } = await removeNetworks(ctx, names, opts);
   if (plan !== null) return printPlan(ctx, plan, { removed: result.removed });
   if (ctx.json) return printJson({ removed: result.removed });

@@ -5,8 +5,8 @@
 // with one process) before the first change; the plan is
 //   [ip netns add] + firewall (per-endpoint rules) + host ip -batch + namespace ip -batch
 //   [+ conntrack for published ports], then the state write.
-// rm: firewall, conntrack, route hand-over, one tolerant ip -batch deleting veths/namespaces.
-import { conflict, invalid, notFound } from '../errors.ts';
+// rm: see endpoint-rm.ts.
+import { conflict, invalid } from '../errors.ts';
 import { type Family, type Ip, allocateAddress, contains, formatIp, parseCidr, parseIp, reservedAddresses } from '../net/ipam.ts';
 import { checkIfname, checkObjectName, parseMac, stableMac } from '../net/names.ts';
 import { type NetnsRef, type NetnsView, netnsStatus, parseNetns, readNetns, requireNetns } from '../net/netns.ts';
@@ -15,14 +15,13 @@ import { type Ctx, requireRoot } from './context.ts';
 import {
   type RouteOwner,
   defaultRouteOwners,
-  endpointsRemoveSteps,
   freeVethName,
   membersIn,
   nsConfigStep,
   routeFamilies,
   vethAddStep,
 } from './endpoint-steps.ts';
-import { findNetwork } from './network.ts';
+import { findNetwork } from './lookup.ts';
 import { firewallChange, mutate } from './operation.ts';
 import type { Step } from './plan.ts';
 
@@ -218,35 +217,5 @@ export async function addEndpoint(ctx: Ctx, network: string, name: string, flags
     steps.push(vethAddStep(nextNet, ep, createNetns), nsConfigStep(ep, routes));
     if (portMod && ep.ports.length) steps.push(portMod.conntrackStep(nextNet, ep, ep.ports));
     return { state: next, steps, result: { network: nextNet, endpoint: ep } };
-  });
-}
-
-export async function removeEndpoints(ctx: Ctx, network: string, names: string[], opts: { ifExists?: boolean }) {
-  requireRoot(ctx);
-  return mutate(ctx, async (state) => {
-    const none = { state: null, steps: [] as Step[], result: { removed: [] as string[] } };
-    const found = state.networks.find((x) => x.name === network);
-    if (!found && opts.ifExists) return none;
-    const n = found ?? findNetwork(state, network); // the usual not-found error
-    const gone: Endpoint[] = [];
-    for (const name of new Set(names)) {
-      const ep = n.endpoints.find((e) => e.name === name);
-      if (ep) gone.push(ep);
-      else if (!opts.ifExists) throw notFound(`endpoint ${name} not found in network ${network}`, `list them with: brnet endpoint ls ${network}`);
-    }
-    if (!gone.length) return none;
-    const nextNet: Network = { ...n, endpoints: n.endpoints.filter((e) => !gone.includes(e)) };
-    const next: State = { ...state, networks: state.networks.map((x) => (x === n ? nextNet : x)) };
-    // Reversible steps first, the deletions (which cannot be undone) last.
-    const steps: Step[] = [];
-    const fw = await firewallChange(state, next);
-    if (fw) steps.push(fw);
-    const withPorts = gone.filter((e) => e.ports.length);
-    if (withPorts.length) {
-      const portMod = await import('./port.ts');
-      for (const ep of withPorts) steps.push(portMod.conntrackStep(n, ep, ep.ports));
-    }
-    steps.push(...endpointsRemoveSteps(gone.map((endpoint) => ({ network: n, endpoint })), null, next));
-    return { state: next, steps, result: { removed: gone.map((e) => e.name) } };
   });
 }
