@@ -11,6 +11,11 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true }); // no stale chunks
 
+// proper-lockfile loads graceful-fs, which patches fs to queue and retry calls that fail with
+// EMFILE, a concern of servers holding thousands of files open, not of a call that opens a
+// few: node:fs itself saves ~3 ms of loading on every command that takes the lock.
+const ALIASES = { 'graceful-fs': 'node:fs' };
+
 await build({
   // src/main.ts answers --version at once and loads the command tree (src/cli.ts) otherwise;
   // the bundle keeps the name dist/cli.js.
@@ -26,6 +31,7 @@ await build({
   define: { __BRNET_VERSION__: JSON.stringify(pkg.version) },
   legalComments: 'none',
   logLevel: 'warning',
+  alias: ALIASES,
   banner: {
     js: 'import{createRequire as __cr}from"node:module";import{fileURLToPath as __fu}from"node:url";const require=__cr(import.meta.url);const __filename=__fu(import.meta.url);',
   },
@@ -46,6 +52,7 @@ await build({
   format: 'cjs',
   target: 'node20',
   outfile: dist('snapshot.cjs'),
+  alias: ALIASES,
   minify: true,
   keepNames: true,
   define: { __BRNET_VERSION__: JSON.stringify(pkg.version) },
