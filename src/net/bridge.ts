@@ -47,6 +47,18 @@ export function bridgeUpSteps(n: Network, host: HostView, cfg: Config): Step[] {
   const br = n.bridge;
   const link = host.links.get(br);
   const steps: Step[] = [];
+  const { v4, v6 } = bridgeAddresses(n);
+  if (!link && !n.ipv6) {
+    // A new IPv4-only bridge in one batch, its sysctls after: none of them must precede the
+    // address or the link going up (the IPv6 ones do: disable_ipv6 before the address,
+    // accept_dad before the carrier), so one `ip` process fewer.
+    const mtu = n.mtu ? ` mtu ${n.mtu}` : '';
+    const lines = [`link add name ${br} address ${n.bridgeMac}${mtu} type bridge`, `link set dev ${br} alias ${aliasFor(n.name)}`];
+    if (v4) lines.push(`addr add ${v4} dev ${br}`);
+    steps.push(ipBatchStep([...lines, `link set dev ${br} up`], [`link del dev ${br}`]));
+    steps.push(sysctlStep(networkSysctls(n, cfg)));
+    return steps;
+  }
   if (!link) {
     const mtu = n.mtu ? ` mtu ${n.mtu}` : '';
     steps.push(
@@ -57,7 +69,6 @@ export function bridgeUpSteps(n: Network, host: HostView, cfg: Config): Step[] {
   }
   steps.push(sysctlStep(networkSysctls(n, cfg)));
   const have = new Set(host.addrs.filter((a) => a.dev === br).map((a) => `${a.local}/${a.prefixlen}`));
-  const { v4, v6 } = bridgeAddresses(n);
   const add: string[] = [];
   const undo: string[] = [];
   for (const a of [v4, v6]) {
