@@ -10,7 +10,7 @@ import { readState, withLock } from '../state/store.ts';
 import type { State } from '../state/schema.ts';
 import { type Ctx, requireRoot } from './context.ts';
 import { type BatchSession, setBatchSession } from './operation.ts';
-import { type Step, planText, rollbackAfter, runSteps } from './plan.ts';
+import { type Step, concurrently, planText, rollbackAfter, runSteps } from './plan.ts';
 
 export interface BatchLine {
   lineNo: number;
@@ -83,7 +83,7 @@ export async function runBatch(ctx: Ctx, source: string | undefined): Promise<{ 
   requireRoot(ctx);
   const { buildProgram } = await import('../cli.ts');
   const run = async (state: State): Promise<{ session: BatchSession; final: Step[] }> => {
-    const session: BatchSession = { state: structuredClone(state), done: [], plans: [], after: [] };
+    const session: BatchSession = { state: structuredClone(state), done: [], plans: [], after: [], atEnd: [] };
     setBatchSession(session);
     try {
       for (const { lineNo, argv } of lines) {
@@ -103,7 +103,9 @@ export async function runBatch(ctx: Ctx, source: string | undefined): Promise<{ 
         }
       }
       const fw = await firewallStep(renderRules(state), renderRules(session.state));
-      return { session, final: [...(fw ? [fw] : []), ...session.after] };
+      // The waits for namespaces to go run side by side: the kernel tears them all down together.
+      const atEnd = session.atEnd.length ? [concurrently(session.atEnd)] : [];
+      return { session, final: [...(fw ? [fw] : []), ...session.after, ...atEnd] };
     } finally {
       setBatchSession(null);
     }

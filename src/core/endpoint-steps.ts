@@ -4,7 +4,8 @@
 // Adding costs two `ip -batch` processes whatever the options: one on the host (veth pair
 // created with its peer directly inside the namespace under its final name and MAC, alias,
 // bridge port, hairpin, up) and one inside the namespace (addresses, links up, default
-// routes). Removing costs one: every veth and namespace deletion in one `ip -force -batch`.
+// routes). Removing costs one: every veth and namespace deletion in one `ip -force -batch`
+// (a veth whose namespace goes is left to the namespace's teardown, see endpointsRemoveSteps).
 // Removal tolerates objects that disappeared behind brnet's back (a namespace deleted by its
 // owner takes the veth with it): the goal is the state, not the journey.
 import { existsSync } from 'node:fs';
@@ -208,21 +209,50 @@ function routeHandoverSteps(gone: Member[], next: State): Step[] {
   return steps;
 }
 
-/** Delete the endpoints' veths, and the namespaces brnet created that no endpoint uses any more. */
+/**
+ * Delete the endpoints' veths, and the namespaces brnet created that no endpoint uses any more.
+ * A veth whose namespace goes too is not deleted on its own: deleting the namespace takes the
+ * pair with it, and the kernel tears dying namespaces down in batches, while each `ip link
+ * del` waits for RCU on its own: one endpoint 37 -> 11 ms, fifty 1.6 s -> 0.07 s. The step
+ * waits until those veths are gone from the host, so the call ends with the host as the state
+ * says; a veth still there after the wait (a process keeps its namespace alive) is deleted.
+ */
 export function endpointsRemoveSteps(gone: Member[], host: HostView | null, next: State): Step[] {
-  const lines: string[] = [];
-  for (const { endpoint: ep } of gone) {
-    if (!host || host.links.has(ep.hostIfname)) lines.push(`link del dev ${ep.hostIfname}`);
-  }
   const delNs = new Set<string>();
   for (const { endpoint: ep } of gone) {
     // netnsCreated is set only for named namespaces, whose spec is the name.
     if (ep.netnsCreated && !membersIn(next, ep.netnsPath).length) delNs.add(ep.netns);
   }
+  const lines: string[] = [];
+  const withNs: string[] = [];
+  for (const { endpoint: ep } of gone) {
+    if (host && !host.links.has(ep.hostIfname)) continue;
+    if (ep.netnsCreated && delNs.has(ep.netns)) withNs.push(ep.hostIfname);
+    else lines.push(`link del dev ${ep.hostIfname}`);
+  }
   for (const name of delNs) lines.push(`netns del ${name}`);
   const steps = routeHandoverSteps(gone, next);
   if (lines.length) steps.push(tolerantBatchStep(lines));
+  if (withNs.length) steps.push(vethsGoneStep(withNs));
   return steps;
+}
+
+/** Waits for veths to leave with their namespaces; deletes those still there after the wait. */
+function vethsGoneStep(veths: string[]): Step {
+  const budgetMs = 250 + 10 * veths.length;
+  return {
+    show: veths.map((v) => `# ${v} goes with its namespace (else, after ${budgetMs} ms: ip link del dev ${v})`),
+    atEnd: true,
+    async do() {
+      const deadline = performance.now() + budgetMs;
+      let left = veths.filter((v) => existsSync(`/sys/class/net/${v}`));
+      while (left.length && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 2));
+        left = left.filter((v) => existsSync(`/sys/class/net/${v}`));
+      }
+      if (left.length) await tolerantBatchStep(left.map((v) => `link del dev ${v}`)).do();
+    },
+  };
 }
 
 /** One endpoint; kept for `network rm --force`. `host` null: do not look, tolerate absence. */

@@ -30,6 +30,8 @@ export interface BatchSession {
   plans: string[];
   /** Steps to run once the batch's firewall commit is in (conntrack cleanups). */
   after: Step[];
+  /** Steps to run last of all (see Step.atEnd). */
+  atEnd: Step[];
 }
 
 let session: BatchSession | null = null;
@@ -41,8 +43,9 @@ export async function mutate<R>(ctx: Ctx, fn: (state: State) => Promise<Planned<
   if (session) {
     // No defensive copy: if a line fails, the whole batch is abandoned anyway.
     const p = await fn(session.state);
-    const steps = p.steps.filter((s) => !s.firewall && !s.afterFirewall);
+    const steps = p.steps.filter((s) => !s.firewall && !s.afterFirewall && !s.atEnd);
     session.after.push(...p.steps.filter((s) => s.afterFirewall));
+    session.atEnd.push(...p.steps.filter((s) => s.atEnd));
     if (ctx.dryRun) session.plans.push(planText(steps));
     else await runSteps(steps, session.done);
     if (p.state) session.state = p.state;

@@ -13,6 +13,11 @@ export interface Step {
   firewall?: boolean;
   /** Must run after the firewall commit (conntrack cleanup): a batch defers it to the end. */
   afterFirewall?: boolean;
+  /**
+   * May as well run at the very end (waiting for namespaces to be torn down): a batch runs
+   * all of them there, once, so that the kernel tears the namespaces down together.
+   */
+  atEnd?: boolean;
 }
 
 /**
@@ -20,7 +25,7 @@ export interface Step {
  * for an RCU grace period in each of them (deleting a bridge; committing deleted rules, once
  * per table): the waits overlap instead of adding up. Every part starts, so undo undoes every
  * part, in reverse (each undo tolerates a part that did not happen). A part's `firewall` or
- * `afterFirewall` flag is not carried over: `brnet batch` must not be given these.
+ * `afterFirewall` or `atEnd` flag is not carried over: `brnet batch` must not be given these.
  */
 export function concurrently(parts: Step[]): Step {
   if (parts.length === 1 && parts[0]) return parts[0];

@@ -54,6 +54,20 @@ describeRoot('batch', () => {
     expect(readFileSync(file, 'utf8')).toBe(before);
   });
 
+  it('removes 100 endpoints in one invocation: namespaces and veths go, torn down together at the end', async () => {
+    const ours = async () => (await sb.ipJson(['link', 'show', 'type', 'veth'])).filter((l: any) => l.ifalias?.startsWith('brnet:bulk:'));
+    expect(await ours()).toHaveLength(100);
+    const lines = Array.from({ length: 100 }, (_, i) => `endpoint rm bulk e${i}`);
+    const r = await sb.brnet(['batch', '-', '--debug'], { input: `${lines.join('\n')}\n`, timeoutMs: 120_000 });
+    expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    expect(r.stderr.match(/^\+ iptables-restore/gm)).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/link del/); // no veth had to be deleted on its own
+    expect((await sb.brnetOk(['endpoint', 'ls', 'bulk', '-q'])).stdout).toBe('');
+    expect((await sb.sh('ip netns list')).stdout).not.toMatch(/^n\d+\b/m);
+    expect(await ours()).toEqual([]);
+    expect((await sb.brnet(['check'])).code).toBe(0);
+  });
+
   it('--dry-run prints the combined plan with a single firewall payload', async () => {
     const r = await sb.brnetOk(['batch', '-', '--dry-run'], { input: 'network create d1 --subnet 10.79.0.0/24\nnetwork create d2 --subnet 10.80.0.0/24\n' });
     expect(r.stdout.match(/^ip link add name /gm)).toHaveLength(2);

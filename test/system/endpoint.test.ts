@@ -208,8 +208,10 @@ describeRoot('endpoint add / rm on a NAT network', () => {
     const withPort = await sb.brnetOk(['endpoint', 'add', 'web', 'plan', '--netns', 'e', '--create-netns', '-p', '8080:80', '--dry-run']);
     expect(withPort.stdout).toContain('iptables-restore --noflush');
     const rm = await sb.brnetOk(['endpoint', 'rm', 'web', 'db', '--dry-run']);
-    expect(rm.stdout).toMatch(/^ip link del dev veth[0-9a-f]{7}$/m);
+    // the namespace brnet created goes, and takes the veth with it
     expect(rm.stdout).toMatch(/^ip netns del b$/m);
+    expect(rm.stdout).toMatch(/^# veth[0-9a-f]{7} goes with its namespace \(else, after \d+ ms: ip link del dev veth[0-9a-f]{7}\)$/m);
+    expect(rm.stdout).not.toMatch(/^ip link del/m);
     expect(await snapshot()).toEqual(before);
   });
 
@@ -219,6 +221,21 @@ describeRoot('endpoint add / rm on a NAT network', () => {
     expect(traced(a.stderr).length, a.stderr).toBeLessThanOrEqual(4);
     const r = await sb.brnetOk(['endpoint', 'rm', 'web', 'count', '--debug']);
     expect(traced(r.stderr).length, r.stderr).toBeLessThanOrEqual(2);
+  });
+
+  it('rm of an endpoint whose created namespace a process still holds: the namespace is unmounted, the veth deleted', async () => {
+    const held = (await sb.brnetOk(['endpoint', 'add', 'web', 'held', '--netns', 'heldns', '--create-netns', '--json'])).json();
+    const bg = sb.spawnBackground(Sandbox.nsArgv('heldns', ['sleep', '60']));
+    try {
+      await new Promise((r) => setTimeout(r, 200)); // the sleep is inside the namespace
+      const r = await sb.brnetOk(['endpoint', 'rm', 'web', 'held', '--debug']);
+      // the wait for the namespace's teardown gave up, and the veth was deleted instead
+      expect(r.stderr).toMatch(/\+ ip -force -batch - <<1 lines/);
+      expect(await link(held.hostIfname)).toBeNull();
+      expect(await netnsList()).not.toContain('heldns');
+    } finally {
+      await bg.kill();
+    }
   });
 
   it('rm deletes the veth, keeps a namespace brnet did not create, and hands the address out again', async () => {
