@@ -68,6 +68,23 @@ describeRoot('batch', () => {
     expect((await sb.brnet(['check'])).code).toBe(0);
   });
 
+  it('options given on one line do not carry over to the next', async () => {
+    const input = [
+      'network create opts --subnet 10.81.0.0/24 --no-icc --label a=b',
+      'network create plain2 --subnet 10.82.0.0/24',
+      'endpoint add opts x --netns ox --create-netns --ip 10.81.0.50 -p 41000:80',
+      'endpoint add opts y --netns oy --create-netns',
+    ].join('\n');
+    await sb.brnetOk(['batch', '-'], { input });
+    const plain = (await sb.brnetOk(['network', 'inspect', 'plain2'])).json();
+    expect(plain.icc).toBe(true);
+    expect(plain.labels).toEqual({});
+    const y = (await sb.brnetOk(['endpoint', 'inspect', 'opts', 'y'])).json();
+    expect(y.ipv4).toBe('10.81.0.2/24');
+    expect(y.ports).toEqual([]);
+    await sb.brnetOk(['network', 'rm', '--force', 'opts', 'plain2']);
+  });
+
   it('--dry-run prints the combined plan with a single firewall payload', async () => {
     const r = await sb.brnetOk(['batch', '-', '--dry-run'], { input: 'network create d1 --subnet 10.79.0.0/24\nnetwork create d2 --subnet 10.80.0.0/24\n' });
     expect(r.stdout.match(/^ip link add name /gm)).toHaveLength(2);
