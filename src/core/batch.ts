@@ -4,12 +4,10 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { BrnetError, invalid } from '../errors.ts';
-import { firewallStep } from '../firewall/iptables.ts';
-import { renderRules } from '../firewall/rules.ts';
 import { readState, withLock } from '../state/store.ts';
 import type { State } from '../state/schema.ts';
 import { type Ctx, requireRoot } from './context.ts';
-import { type BatchSession, setBatchSession } from './operation.ts';
+import { type BatchSession, firewallBetween, setBatchSession } from './operation.ts';
 import { type Step, concurrently, planText, rollbackAfter, runSteps } from './plan.ts';
 
 export interface BatchLine {
@@ -83,7 +81,10 @@ export async function runBatch(ctx: Ctx, source: string | undefined): Promise<{ 
   requireRoot(ctx);
   const { buildProgram } = await import('../cli.ts');
   const run = async (state: State): Promise<{ session: BatchSession; final: Step[] }> => {
-    const session: BatchSession = { state: structuredClone(state), done: [], plans: [], after: [], atEnd: [] };
+    // No copy of the state: operations build new objects for what they change and leave the
+    // rest shared (see mutate), so `state` stays as read, and identity tells at the end which
+    // networks the batch changed.
+    const session: BatchSession = { state, done: [], plans: [], after: [], atEnd: [] };
     setBatchSession(session);
     // One command tree for every line: commander restores each command's option values
     // before every parse after the first (building the tree costs ~0.4 ms a line).
@@ -104,7 +105,7 @@ export async function runBatch(ctx: Ctx, source: string | undefined): Promise<{ 
           throw ctx.dryRun ? wrapped : await rollbackAfter(wrapped, session.done);
         }
       }
-      const fw = await firewallStep(renderRules(state), renderRules(session.state));
+      const fw = await firewallBetween(state, session.state);
       // The waits for namespaces to go run side by side: the kernel tears them all down together.
       const atEnd = session.atEnd.length ? [concurrently(session.atEnd)] : [];
       return { session, final: [...(fw ? [fw] : []), ...session.after, ...atEnd] };

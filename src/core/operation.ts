@@ -90,6 +90,11 @@ function writeStep(db: Db, state: State): Step {
  */
 export async function firewallChange(from: State, to: State): Promise<Step | null> {
   if (session) return null;
+  return firewallBetween(from, to);
+}
+
+/** The firewall step from one state to another, rendering only the networks that changed. */
+export async function firewallBetween(from: State, to: State): Promise<Step | null> {
   const [{ firewallStep }, { renderRules }] = await Promise.all([import('../firewall/iptables.ts'), import('../firewall/rules.ts')]);
   const only = changedNetworks(from, to);
   return firewallStep(renderRules(from, only), renderRules(to, only));

@@ -93,7 +93,8 @@ function targetsOf(net: Network, ep: Endpoint, r: PortRequest): Target[] {
 
 interface Holder {
   hostIp: string;
-  owner: string;
+  /** Who holds it, for the message; a function because it is needed only on a conflict. */
+  owner: () => string;
 }
 
 /**
@@ -124,7 +125,7 @@ export function planBindings(state: State, net: Network, ep: Endpoint, requests:
   for (const n of state.networks) {
     for (const e of n.endpoints) {
       for (const p of e.ports) {
-        if (!isRouted(n, p)) hold(p.proto, p.hostPort, { hostIp: p.hostIp, owner: `endpoint ${n.name}/${e.name} (${bindingText(p)})` });
+        if (!isRouted(n, p)) hold(p.proto, p.hostPort, { hostIp: p.hostIp, owner: () => `endpoint ${n.name}/${e.name} (${bindingText(p)})` });
       }
     }
   }
@@ -143,7 +144,7 @@ export function planBindings(state: State, net: Network, ep: Endpoint, requests:
   /** Why proto/port cannot be bound on hostIp (and what to do), or null when it is free. */
   const takenBy = (proto: string, port: number, hostIp: string): { why: string; hint: string } | null => {
     const h = held.get(`${proto}:${port}`)?.find((x) => hostIpsOverlap(x.hostIp, hostIp));
-    if (h) return { why: `already published by ${h.owner}`, hint: 'choose another host port, or unpublish that one first' };
+    if (h) return { why: `already published by ${h.owner()}`, hint: 'choose another host port, or unpublish that one first' };
     const l = listening(proto, port).find((x) => listenerBlocks(x, hostIp));
     if (l) return { why: `a socket on the host listens on ${hostPortText(l.ip, l.port)}/${proto}`, hint: `see which program holds it: ss -lnp 'sport = :${port}'` };
     return null;
@@ -192,7 +193,7 @@ export function planBindings(state: State, net: Network, ep: Endpoint, requests:
       if (t.routed && [...ep.ports, ...out].some((x) => same(x, port))) continue; // already open; a NAT twin may be new
       out.push(port);
       added++;
-      if (!t.routed) hold(port.proto, port.hostPort, { hostIp: port.hostIp, owner: `"${r.spec}" in this call` });
+      if (!t.routed) hold(port.proto, port.hostPort, { hostIp: port.hostIp, owner: () => `"${r.spec}" in this call` });
     }
     if (!added) throw conflict(`cannot publish "${r.spec}": ${r.containerPort}/${r.proto} of endpoint ${ep.name} is already published`);
   }
