@@ -39,9 +39,10 @@ export function routeFamilies(n: Network, ep: Endpoint): Family[] {
 
 /** Every brnet endpoint attached to the namespace at `netnsPath`. */
 export function membersIn(state: State, netnsPath: string): Member[] {
-  return state.networks.flatMap((network) =>
-    network.endpoints.filter((e) => e.netnsPath === netnsPath).map((endpoint) => ({ network, endpoint })),
-  );
+  // A plain loop: called twice per endpoint added, over every endpoint of the host.
+  const out: Member[] = [];
+  for (const network of state.networks) for (const endpoint of network.endpoints) if (endpoint.netnsPath === netnsPath) out.push({ network, endpoint });
+  return out;
 }
 
 /**

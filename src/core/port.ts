@@ -122,10 +122,15 @@ export function planBindings(state: State, net: Network, ep: Endpoint, requests:
     list.push(h);
     held.set(k, list);
   };
+  // With every host port given, only bindings on those ports can clash: the others are not
+  // indexed (a batch publishing 100 ports on a host with 1,000 would otherwise index 100,000).
+  const inRequests = requests.every((r) => r.hostPort !== null)
+    ? (port: number) => requests.some((r) => port >= (r.hostPort as number) && port <= (r.hostPortEnd ?? (r.hostPort as number)))
+    : () => true;
   for (const n of state.networks) {
     for (const e of n.endpoints) {
       for (const p of e.ports) {
-        if (!isRouted(n, p)) hold(p.proto, p.hostPort, { hostIp: p.hostIp, owner: () => `endpoint ${n.name}/${e.name} (${bindingText(p)})` });
+        if (inRequests(p.hostPort) && !isRouted(n, p)) hold(p.proto, p.hostPort, { hostIp: p.hostIp, owner: () => `endpoint ${n.name}/${e.name} (${bindingText(p)})` });
       }
     }
   }
