@@ -1,7 +1,10 @@
-// What the host already has: global addresses and routes from one `ip -batch` (plus
-// /proc/net/ipv6_route), and links from sysfs, one by one as they are asked for. Dumping
-// every link with `ip -d` instead costs ~50 ms in `ip` and as much again parsing 1.7 MB of
-// JSON on a host with 1,000 veths; this view is a tenth of that.
+// What the host already has, in views as cheap as each caller allows: links from sysfs, one
+// by one as they are asked for (every view); prefixes to keep clear of from /proc (network
+// create: readHostPrefixes); bridges' addresses (check, restore: readBridgeAddresses); and
+// everything, global addresses and routes from one `ip -batch` plus /proc/net/ipv6_route
+// (adopting a bridge, confirming a refusal: readHostAddresses). Dumping every link with
+// `ip -d` instead costs ~50 ms in `ip` and as much again parsing 1.7 MB of JSON on a host
+// with 1,000 veths.
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { run } from './exec.ts';
