@@ -219,6 +219,38 @@ function namesFunction(fn: string, name: string, declare: string): string[] {
 }
 
 /** `<fn>_value`: completes the value of an option or argument; `render` speaks the shell. */
+/**
+ * `<fn>_spec PATH`: sets what a command path offers, in each shell's own syntax. `subsOpts`
+ * gives the shell's words for sub-commands and options (zsh adds descriptions).
+ */
+function specFunction(
+  fn: string,
+  model: CommandSpec[],
+  init: string,
+  subsOpts: (c: CommandSpec) => [string[], string[]],
+  assign: (name: string, values: string[]) => string,
+): string[] {
+  const L = [
+    '# What a command path offers: subs (sub-commands), opts (options), vals (options that',
+    '# take a value, its own and global), args (one kind per positional argument).',
+    `${fn}_spec() {`,
+    `    ${init}`,
+    '    case $1 in',
+  ];
+  for (const c of model) {
+    const [subs, opts] = subsOpts(c);
+    const fields: [string, string[]][] = [
+      ['subs', subs],
+      ['opts', opts],
+      ['vals', c.valueWords],
+      ['args', argWords(c)],
+    ];
+    L.push(`        ${q(c.path)})`, ...caseBody(fields.filter(([, v]) => v.length).map(([k, v]) => assign(k, v))));
+  }
+  L.push('    esac', '}');
+  return L;
+}
+
 function valueFunction(fn: string, model: CommandSpec[], render: typeof bashValue): string[] {
   const L = [
     '# Completes the value of option $2 (or of positional argument #N) of command path $1.',
@@ -240,22 +272,10 @@ export function bashScript(model: CommandSpec[], meta: ScriptMeta): string {
     '',
     ...namesFunction(fn, meta.name, 'local -a sd=()'),
     '',
-    '# What a command path offers: subs (sub-commands), opts (options), vals (options that',
-    '# take a value, its own and global), args (one kind per positional argument).',
-    `${fn}_spec() {`,
-    "    subs='' opts='' vals='' args=''",
-    '    case $1 in',
+    ...specFunction(fn, model, "subs='' opts='' vals='' args=''", (c) => [c.subs.flatMap((s) => [s.name, ...s.aliases]), c.options.flatMap((o) => o.words)], (k, v) => `${k}=${words(v)}`),
+    '',
+    ...valueFunction(fn, model, bashValue),
   );
-  for (const c of model) {
-    const fields: [string, string[]][] = [
-      ['subs', c.subs.flatMap((s) => [s.name, ...s.aliases])],
-      ['opts', c.options.flatMap((o) => o.words)],
-      ['vals', c.valueWords],
-      ['args', argWords(c)],
-    ];
-    L.push(`        ${q(c.path)})`, ...caseBody(fields.filter(([, v]) => v.length).map(([k, v]) => `${k}=${words(v)}`)));
-  }
-  L.push('    esac', '}', '', ...valueFunction(fn, model, bashValue));
   L.push(
     '    esac',
     '}',
@@ -381,22 +401,19 @@ export function zshScript(model: CommandSpec[], meta: ScriptMeta): string {
     '',
     ...namesFunction(fn, meta.name, 'local -a sd'),
     '',
-    '# What a command path offers: subs (sub-commands), opts (options), vals (options that',
-    '# take a value, its own and global), args (one kind per positional argument).',
-    `${fn}_spec() {`,
-    '    subs=() opts=() vals=() args=()',
-    '    case $1 in',
+    ...specFunction(
+      fn,
+      model,
+      'subs=() opts=() vals=() args=()',
+      (c) => [
+        c.subs.flatMap((s) => [s.name, ...s.aliases].map((n) => described(n, s.summary))),
+        c.options.flatMap((o) => o.words.map((w) => described(w, o.description))),
+      ],
+      (k, v) => `${k}=(${v.join(' ')})`,
+    ),
+    '',
+    ...valueFunction(fn, model, zshValue),
   );
-  for (const c of model) {
-    const fields: [string, string[]][] = [
-      ['subs', c.subs.flatMap((s) => [s.name, ...s.aliases].map((n) => described(n, s.summary)))],
-      ['opts', c.options.flatMap((o) => o.words.map((w) => described(w, o.description)))],
-      ['vals', c.valueWords],
-      ['args', argWords(c)],
-    ];
-    L.push(`        ${q(c.path)})`, ...caseBody(fields.filter(([, v]) => v.length).map(([k, v]) => `${k}=(${v.join(' ')})`)));
-  }
-  L.push('    esac', '}', '', ...valueFunction(fn, model, zshValue));
   L.push(
     '    esac',
     '}',
