@@ -255,8 +255,3 @@ function vethsGoneStep(veths: string[]): Step {
     },
   };
 }
-
-/** One endpoint; kept for `network rm --force`. `host` null: do not look, tolerate absence. */
-export function endpointRemoveSteps(n: Network, ep: Endpoint, host: HostView | null, next: State): Step[] {
-  return endpointsRemoveSteps([{ network: n, endpoint: ep }], host, next);
-}

@@ -1,6 +1,6 @@
 // network create: from a validated spec and the current state to a plan (rm: network-rm.ts).
 import { readFileSync } from 'node:fs';
-import { BrnetError, conflict, notFound } from '../errors.ts';
+import { BrnetError, conflict } from '../errors.ts';
 import { bridgeUpSteps } from '../net/bridge.ts';
 import { type HostView, linksView, readHostAddresses, readHostPrefixes } from '../net/host.ts';
 import {
@@ -23,8 +23,6 @@ import { type CreateFlags, type FamilySpec, type NetworkSpec, parseCreate } from
 import { type Ctx, requireRoot } from './context.ts';
 import { firewallChange, mutate } from './operation.ts';
 import type { Step } from './plan.ts';
-
-export { findNetwork } from './lookup.ts';
 
 function machineId(): string {
   for (const f of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
