@@ -9,7 +9,7 @@ declare const __BRNET_VERSION__: string;
 const VERSION = typeof __BRNET_VERSION__ === 'string' ? __BRNET_VERSION__ : '0.0.0-dev';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
-// Set from argv in main(), not at load: the start-up snapshot evaluates this module at build time.
+// Set from argv in main(): an error before the command's own parse must still honour --json.
 let jsonErrors = false;
 let helpOnError = '';
 
@@ -230,16 +230,9 @@ function report(err: BrnetError): void {
   }
 }
 
-let prebuilt: Command | null = null;
-/** Builds the command tree ahead of the call: the start-up snapshot keeps it (src/snapshot.ts). */
-export function prebuildProgram(): void {
-  prebuilt = buildProgram();
-}
-
 export async function main(argv = process.argv): Promise<number> {
   jsonErrors = argv.includes('--json');
-  const program = prebuilt ?? buildProgram();
-  prebuilt = null; // a command tree holds one parse's values
+  const program = buildProgram();
   try {
     await program.parseAsync(argv);
     return ExitCode.ok;

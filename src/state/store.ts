@@ -3,59 +3,25 @@
 // ever replaced by an atomic rename. lowdb provides the Low container; its own JSONFile
 // adapter is not used because it neither locks, nor fsyncs, and goes memory-only when
 // NODE_ENV=test (see AtomicStateFile below).
-import { closeSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
 import { environment } from '../errors.ts';
 import { migrate } from './migrate.ts';
 import { type State, StateSchema, emptyState } from './schema.ts';
 
-export const DEFAULT_STATE_DIR = '/var/lib/brnet';
-
-declare const __BRNET_VERSION__: string;
-
 /**
- * Validating the state costs ~16 ms on a host with 1,000 endpoints (zod over 760 KB of JSON,
- * on code that is cold in every new process), on every call. A file that brnet wrote itself
- * needs no second look: after each write, brnet records the new file's identity (inode, mtime
- * in ns, size) with its own version in state.json.ok, and a read that finds the file still
- * with that identity only parses it. Any other file (edited by hand, copied back, written by
- * another brnet version, or left by a crash before the record) is validated in full. The
- * record is only a hint: missing or stale, it costs the validation and nothing else.
+ * lowdb adapter: validates every read in full, whoever wrote the file (it is input like any
+ * other: edited by hand, copied back, planted); writes atomically (unique temp, fsync, rename,
+ * 0600).
  */
-function identity(st: { ino: bigint; mtimeNs: bigint; size: bigint }): string {
-  const version = typeof __BRNET_VERSION__ === 'string' ? __BRNET_VERSION__ : '0.0.0-dev';
-  return `${version} ${st.ino} ${st.mtimeNs} ${st.size}\n`;
-}
-
-function readRecord(file: string): string | null {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return null;
-  }
-}
-
-export function stateDir(opt?: string): string {
-  return opt || process.env.BRNET_STATE_DIR || DEFAULT_STATE_DIR;
-}
-
-/** lowdb adapter: validates on read (see identity); writes atomically (unique temp, fsync, rename, 0600). */
 class AtomicStateFile {
   constructor(readonly file: string) {}
 
   async read(): Promise<State | null> {
     let text: string;
-    let trusted = false;
     try {
-      // The identity and the text come from one open file, whatever renames happen meanwhile.
-      const fd = openSync(this.file, 'r');
-      try {
-        trusted = readRecord(`${this.file}.ok`) === identity(fstatSync(fd, { bigint: true }));
-        text = readFileSync(fd, 'utf8');
-      } finally {
-        closeSync(fd);
-      }
+      text = readFileSync(this.file, 'utf8');
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'ENOENT') return null;
@@ -70,7 +36,6 @@ class AtomicStateFile {
         `fix or move it away; the previous version is kept as ${this.file}.bak`,
       );
     }
-    if (trusted) return raw as State;
     const parsed = StateSchema.safeParse(migrate(raw, this.file));
     if (!parsed.success) {
       const first = parsed.error.issues[0];
@@ -100,9 +65,10 @@ class AtomicStateFile {
     } catch (e) {
       throw environment(`cannot write state file ${this.file}: ${(e as Error).message}`);
     }
+    // Earlier versions recorded the file's identity here to skip validation; nothing reads it now.
     try {
-      writeFileSync(`${this.file}.ok`, identity(statSync(this.file, { bigint: true })), { mode: 0o600 });
-    } catch {} // only a hint (see identity)
+      unlinkSync(`${this.file}.ok`);
+    } catch {}
   }
 }
 
@@ -114,7 +80,6 @@ export async function readState(dir: string): Promise<Db> {
   return db;
 }
 
-// Read per call, not at load: the start-up snapshot evaluates this module at build time.
 const lockWaitMs = () => Number(process.env.BRNET_LOCK_TIMEOUT_MS) || 30_000;
 
 /**

@@ -1,8 +1,7 @@
 // What a sysadmin sees: help, usage errors, JSON for scripts, tables with and without a
 // terminal, the man page and the completion script. Every brnet call runs in a sandbox.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,38 +54,6 @@ describeRoot('help, usage errors, JSON and tables', () => {
     const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'));
     expect((await sb.brnetOk(['--version'])).stdout).toBe(`${version}\n`);
     expect((await sb.brnetOk(['version'])).stdout).toBe(`${version}\n`);
-  });
-
-  it('the launcher starts from the start-up snapshot only when it was built by this node, with the same results', async () => {
-    // Its own state directory: the other tests here expect none to exist.
-    const stateDir = mkdtempSync(join(tmpdir(), 'brnet-launcher-state-'));
-    const traced = (bin: string, env = '') => sb.exec(['sh', '-c', `BRNET_STATE_DIR=${shellQuote(stateDir)} ${env} sh -x ${shellQuote(bin)} network ls --json`]);
-    await sb.brnetOk(['network', 'create', 'snap', '--subnet', '10.71.0.0/24'], { env: { BRNET_STATE_DIR: stateDir } });
-    const fromSnapshot = await traced(BRNET_BIN);
-    expect(fromSnapshot.stderr).toMatch(/exec \S+ --snapshot-blob \S+brnet\.blob -- network ls --json/);
-    const plain = await traced(BRNET_BIN, 'BRNET_NO_SNAPSHOT=1');
-    expect(plain.stderr).toMatch(/exec \S+ \S+bin\/brnet\.js network ls --json/);
-    expect(JSON.parse(fromSnapshot.stdout)[0].name).toBe('snap');
-    expect(fromSnapshot.stdout).toBe(plain.stdout);
-    // A blob made by another node binary (its stamp has another mtime) is never started: it
-    // would abort; the plain bundle runs instead.
-    const copy = mkdtempSync(join(tmpdir(), 'brnet-launcher-'));
-    try {
-      mkdirSync(join(copy, 'bin'));
-      mkdirSync(join(copy, 'dist'));
-      copyFileSync(BRNET_BIN, join(copy, 'bin', 'brnet'));
-      symlinkSync(join(REPO_ROOT, 'bin', 'brnet.js'), join(copy, 'bin', 'brnet.js'));
-      symlinkSync(join(REPO_ROOT, 'dist', 'brnet.blob'), join(copy, 'dist', 'brnet.blob'));
-      writeFileSync(join(copy, 'dist', 'node.stamp'), '');
-      utimesSync(join(copy, 'dist', 'node.stamp'), new Date(2001, 0, 1), new Date(2001, 0, 1));
-      const stale = await traced(join(copy, 'bin', 'brnet'));
-      expect(stale.stderr).not.toContain('--snapshot-blob');
-      expect(stale.stdout).toBe(plain.stdout);
-    } finally {
-      rmSync(copy, { recursive: true, force: true });
-    }
-    await sb.brnetOk(['network', 'rm', 'snap'], { env: { BRNET_STATE_DIR: stateDir } });
-    rmSync(stateDir, { recursive: true, force: true });
   });
 
   it('usage errors exit 2 with one line, the closest match as a hint, and change nothing', async () => {
