@@ -105,9 +105,8 @@ export function normalizeOptionKey(key: string): string {
 }
 
 function parseMode(what: string, v: string): GatewayMode {
-  const r = GatewayMode.safeParse(v);
-  if (!r.success) throw invalid(`invalid ${what} "${v}": use nat, nat-unprotected, routed or isolated`);
-  return r.data;
+  if (!(GatewayMode.options as readonly string[]).includes(v)) throw invalid(`invalid ${what} "${v}": use nat, nat-unprotected, routed or isolated`);
+  return v as GatewayMode;
 }
 
 function ipOf(what: string, s: string, family?: Family): Ip {

@@ -7,6 +7,7 @@ import { linkSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
 import { environment } from '../errors.ts';
+import { ShapeError } from '../validate/shape.ts';
 import { migrate } from './migrate.ts';
 import { type State, StateSchema, emptyState } from './schema.ts';
 
@@ -36,16 +37,15 @@ class AtomicStateFile {
         `fix or move it away; the previous version is kept as ${this.file}.bak`,
       );
     }
-    const parsed = StateSchema.safeParse(migrate(raw, this.file));
-    if (!parsed.success) {
-      const first = parsed.error.issues[0];
-      const where = first?.path.length ? first.path.join('.') : '(top level)';
+    try {
+      return StateSchema(migrate(raw, this.file));
+    } catch (e) {
+      if (!(e instanceof ShapeError)) throw e;
       throw environment(
-        `state file ${this.file} is invalid: ${where}: ${first?.message ?? 'bad shape'}`,
+        `state file ${this.file} is invalid: ${e.message}`,
         `fix or move it away; the previous version is kept as ${this.file}.bak`,
       );
     }
-    return parsed.data;
   }
 
   async write(data: State): Promise<void> {
