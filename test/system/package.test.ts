@@ -121,7 +121,7 @@ describe.skipIf(!isX64)('the amd64 packages (built on x64 machines only: other a
         .trim()
         .split('\n')
         .map((l) => l.split(/\s+/))
-        .map((c) => [c[5].replace(/^\.\//, ''), { mode: c[0], owner: c[1] }]),
+        .map((c) => [c[5]!.replace(/^\.\//, ''), { mode: c[0]!, owner: c[1]! }]),
     );
     for (const f of [
       'usr/bin/brnet',
