@@ -1,22 +1,42 @@
 #!/usr/bin/env node
 // npm run bench: wall time (median) and processes spawned per brnet operation, on an empty
-// host and on a loaded one (200 networks, 1000 endpoints, 1000 published ports), next to
-// `node -e 0` and, when installed, netavark and the CNI plugins driven by ../shared/peers.
+// host and on a loaded one (200 networks, 1000 endpoints, 1000 published ports), for the
+// compiled executable (dist/brnet, run directly as an installed brnet is) and for the Node
+// fallback (BRNET_RUNTIME=node bin/brnet), next to `node -e 0`, with the peak memory of each
+// call on the loaded host; `--peers` adds netavark, the CNI plugins and Docker, driven by
+// ../shared/peers, when they are installed.
 // Everything runs inside a private network+mount namespace: the host is never touched.
 // A benchmark, not a test: it asserts nothing and prints a table.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-// The launcher users run (bin/brnet: node from the start-up snapshot when it matches).
-const launcher = join(here, '..', 'bin', 'brnet');
+const root = join(here, '..');
+const PRODUCT = ['bin/brnet', 'bin/brnet.js', 'dist/brnet', 'dist/cli.js', 'package.json'];
+const peersDir = join(here, '..', '..', 'shared', 'peers');
 const quick = process.argv.includes('--quick');
+const withPeers = process.argv.includes('--peers');
 const RUNS = quick ? 3 : 9;
+// The fallback takes twice the compiled executable's time; fewer runs of it keep the full
+// bench, peers included, near a quarter of an hour on two cores.
+const NODE_RUNS = quick ? 3 : 5;
+const MEM_LIMIT_MIB = 64;
+
+// Without a listener Ctrl-C kills node at once, leaving dockerd (started with setsid) behind;
+// with one, the interrupted child fails, run() throws and the finally blocks clean up.
+let interrupted = false;
+process.on('SIGINT', () => {
+  interrupted = true;
+});
 
 if (!process.env.BRNET_BENCH_SANDBOX) {
+  if (!existsSync(join(root, 'dist', 'brnet'))) {
+    console.error(`bench: ${join(root, 'dist', 'brnet')} is missing: run \`npm run build\` (or \`npm run bench\`, which builds)`);
+    process.exit(1);
+  }
   // Re-run this script inside a private sandbox.
   const r = spawnSync(
     'unshare',
@@ -29,76 +49,140 @@ if (!process.env.BRNET_BENCH_SANDBOX) {
 }
 
 const stateDir = mkdtempSync(join(tmpdir(), 'brnet-bench-'));
-const env = { ...process.env, BRNET_STATE_DIR: stateDir, NODE_ENV: 'production', NO_COLOR: '1', BRNET_DEBUG: '1' };
+const memFile = join(stateDir, 'maxrss');
+// The bench runs a copy of the build: another `npm run build` in the checkout during the run
+// would otherwise replace dist/ under it (a failed spawn, or columns from two builds).
+for (const f of PRODUCT) {
+  mkdirSync(dirname(join(stateDir, f)), { recursive: true });
+  copyFileSync(join(root, f), join(stateDir, f));
+  chmodSync(join(stateDir, f), statSync(join(root, f)).mode);
+}
+const compiled = join(stateDir, 'dist', 'brnet');
+const launcher = join(stateDir, 'bin', 'brnet');
+const env = {
+  ...process.env,
+  BRNET_STATE_DIR: stateDir,
+  NODE_ENV: 'production',
+  NO_COLOR: '1',
+  BRNET_DEBUG: '1',
+  // The peers' state lives with ours, not in their default /tmp paths, which someone else's
+  // run of the same scripts may be using.
+  NVK_STATE: join(stateDir, 'nvk'),
+  CNP_STATE: join(stateDir, 'cnp'),
+  DKPEER_DIR: join(stateDir, 'dk'),
+  DKPEER_NO_IMAGE: '1',
+};
 
-function run(argv, input) {
+// GNU time reports the largest max RSS in the process tree it waits for: brnet itself, as
+// the ip/iptables processes it starts are far smaller.
+const gnuTime = spawnSync('/usr/bin/time', ['-f', '%M', 'true'], { encoding: 'utf8' });
+const hasTime = gnuTime.status === 0 && /^\d+\s*$/.test(gnuTime.stderr ?? '');
+let memProbe = null;
+
+function run(argv, { input, env: extra } = {}) {
+  const e = extra ? { ...env, ...extra } : env;
+  const probe = memProbe;
+  const args = probe ? ['/usr/bin/time', '-f', '%M', '-o', memFile, ...argv] : argv;
   const t0 = performance.now();
-  const r = spawnSync(argv[0], argv.slice(1), { env, input, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(args[0], args.slice(1), { env: e, input, encoding: 'utf8', maxBuffer: 64 << 20 });
   const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
+  if (interrupted) throw new Error('interrupted');
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.error ?? r.status ?? r.signal}): ${r.stderr}`);
+  if (probe) probe.push(Number(readFileSync(memFile, 'utf8').trim().split('\n').pop()));
   const procs = (r.stderr.match(/^\+ /gm) ?? []).length;
   return { ms, procs };
 }
-const brnet = (...args) => run([launcher, ...args]);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const pair = (a, b) => ({ ms: a.ms + b.ms, procs: a.procs + b.procs });
 
-/** Times `op(i)` RUNS times (with an optional untimed `after(i)`), returns medians. */
-function measure(op, after = () => {}) {
+/**
+ * Times `op(i)` `runs` times (with an optional untimed `after(i)`), returns medians, and the
+ * peak memory (MiB) of the calls `op` makes.
+ */
+function measure(op, after = () => {}, runs = RUNS) {
   const ms = [];
   const procs = [];
-  // one untimed run first: page cache, lazily created kernel state, the first table commit
-  op(RUNS);
-  after(RUNS);
-  for (let i = 0; i < RUNS; i++) {
+  // One untimed run first: page cache, lazily created kernel state, the first table commit.
+  // It doubles as the memory run, so that GNU time in front of a call never shows in a time.
+  const probe = hasTime ? [] : null;
+  memProbe = probe;
+  try {
+    op(runs);
+  } finally {
+    memProbe = null;
+  }
+  after(runs);
+  for (let i = 0; i < runs; i++) {
     const r = op(i);
     ms.push(r.ms);
     procs.push(r.procs);
     after(i);
   }
-  return { ms: median(ms), procs: median(procs) };
+  return { ms: median(ms), procs: median(procs), mib: probe?.length ? Math.max(...probe) / 1024 : NaN };
 }
-const pair = (a, b) => ({ ms: a.ms + b.ms, procs: a.procs + b.procs });
 
-const rows = [];
-function record(name, empty, loaded) {
-  rows.push({ name, empty, loaded });
-}
+// Both runtimes run the same bundle; each operation is measured for one right after the
+// other, so that the machine's drift does not fall between their columns.
+const RUNTIMES = {
+  c: { argv: [compiled], env: undefined },
+  n: { argv: [launcher], env: { BRNET_RUNTIME: 'node' } },
+};
 
 function suite(tag) {
-  const out = {};
-  out.node = measure(() => run([process.execPath, '-e', '0']));
-  out.version = measure(() => brnet('--version'));
-  out.ls = measure(() => brnet('network', 'ls'));
-  out.netCreateRm = measure((i) => pair(brnet('network', 'create', `b${tag}${i}`), brnet('network', 'rm', `b${tag}${i}`)));
-  brnet('network', 'create', `bn${tag}`, '--subnet', tag === 'e' ? '10.250.0.0/16' : '10.251.0.0/16');
-  out.epAddRm = measure((i) =>
-    pair(brnet('endpoint', 'add', `bn${tag}`, `e${i}`, '--netns', `bx${tag}${i}`, '--create-netns', '-p', `${20000 + i}:80`), brnet('endpoint', 'rm', `bn${tag}`, `e${i}`)),
+  const out = { floor: measure(() => run([process.execPath, '-e', '0'])), c: {}, n: {} };
+  const each = (key, op, after) => {
+    for (const [k, rt] of Object.entries(RUNTIMES)) {
+      const b = (...args) => run([...rt.argv, ...args], { env: rt.env });
+      const batch = (input) => run([...rt.argv, 'batch', '-'], { env: rt.env, input });
+      const t = `${tag}${k}`;
+      out[k][key] = measure((i) => op({ b, batch, t, i }), after && ((i) => after({ b, batch, t, i })), k === 'n' ? NODE_RUNS : RUNS);
+    }
+  };
+  each('version', ({ b }) => b('--version'));
+  // the sh launcher in front of the executable, as `npm install`'s bin link runs it
+  out.c.versionLauncher = measure(() => run([launcher, '--version']));
+  each('ls', ({ b }) => b('network', 'ls'));
+  each('netCreateRm', ({ b, t, i }) => pair(b('network', 'create', `b${t}${i}`), b('network', 'rm', `b${t}${i}`)));
+  const net = `bn${tag}`;
+  run([compiled, 'network', 'create', net, '--subnet', tag === 'e' ? '10.250.0.0/16' : '10.251.0.0/16']);
+  each('epAddRm', ({ b, t, i }) =>
+    pair(b('endpoint', 'add', net, `e${t}${i}`, '--netns', `bx${t}${i}`, '--create-netns', '-p', `${20000 + i}:80`), b('endpoint', 'rm', net, `e${t}${i}`)),
   );
-  brnet('endpoint', 'add', `bn${tag}`, 'pub', '--netns', `bp${tag}`, '--create-netns');
-  out.publish1 = measure((i) => brnet('port', 'publish', `bn${tag}`, 'pub', `${21000 + i}:80`), () => brnet('port', 'unpublish', `bn${tag}`, 'pub'));
+  run([compiled, 'endpoint', 'add', net, 'pub', '--netns', `bp${tag}`, '--create-netns']);
+  each('publish1', ({ b, i }) => b('port', 'publish', net, 'pub', `${21000 + i}:80`), ({ b }) => b('port', 'unpublish', net, 'pub'));
   const specs = Array.from({ length: 100 }, (_, k) => `${22000 + k}:${1000 + k}`);
-  out.publish100 = measure(() => brnet('port', 'publish', `bn${tag}`, 'pub', ...specs), () => brnet('port', 'unpublish', `bn${tag}`, 'pub'));
-  out.check = measure(() => brnet('check'));
-  const lines = Array.from({ length: 100 }, (_, k) => `endpoint add bn${tag} bulk${k} --netns bb${tag}${k} --create-netns -p ${23000 + k}:80`).join('\n');
-  const rmLines = Array.from({ length: 100 }, (_, k) => `endpoint rm bn${tag} bulk${k}`).join('\n');
-  out.batch100 = measure(() => run([launcher, 'batch', '-'], lines), () => run([launcher, 'batch', '-'], rmLines));
-  brnet('endpoint', 'rm', `bn${tag}`, 'pub');
-  brnet('network', 'rm', `bn${tag}`);
+  each('publish100', ({ b }) => b('port', 'publish', net, 'pub', ...specs), ({ b }) => b('port', 'unpublish', net, 'pub'));
+  each('check', ({ b }) => b('check'));
+  const adds = (t) => Array.from({ length: 100 }, (_, k) => `endpoint add ${net} bulk${t}${k} --netns bb${t}${k} --create-netns -p ${23000 + k}:80`).join('\n');
+  const rms = (t) => Array.from({ length: 100 }, (_, k) => `endpoint rm ${net} bulk${t}${k}`).join('\n');
+  each('batch100', ({ batch, t }) => batch(adds(t)), ({ batch, t }) => batch(rms(t)));
+  run([compiled, 'endpoint', 'rm', net, 'pub']);
+  run([compiled, 'network', 'rm', net]);
   return out;
 }
 
+// 200 networks with 5 endpoints each, one published port per endpoint: brnet's, and the
+// same shape for netavark.
+const loadSubnet = (n) => `10.${100 + Math.floor(n / 64)}.${(n % 64) * 4}.0/22`;
 function load() {
-  // 200 networks with 5 endpoints each, one published port per endpoint, via batches.
   const t0 = performance.now();
   const nets = [];
-  for (let n = 0; n < 200; n++) nets.push(`network create load${n} --subnet 10.${100 + Math.floor(n / 64)}.${(n % 64) * 4}.0/22`);
-  run([launcher, 'batch', '-'], nets.join('\n'));
+  for (let n = 0; n < 200; n++) nets.push(`network create load${n} --subnet ${loadSubnet(n)}`);
+  run([compiled, 'batch', '-'], { input: nets.join('\n') });
   for (let n = 0; n < 200; n += 20) {
     const eps = [];
     for (let m = n; m < n + 20; m++) for (let e = 0; e < 5; e++) eps.push(`endpoint add load${m} ep${e} --netns l${m}-${e} --create-netns -p ${30000 + m * 5 + e}:80`);
-    run([launcher, 'batch', '-'], eps.join('\n'));
+    run([compiled, 'batch', '-'], { input: eps.join('\n') });
   }
   return performance.now() - t0;
+}
+function unload() {
+  for (let n = 0; n < 200; n += 20) {
+    const eps = [];
+    for (let m = n; m < n + 20; m++) for (let e = 0; e < 5; e++) eps.push(`endpoint rm load${m} ep${e}`);
+    run([compiled, 'batch', '-'], { input: eps.join('\n') });
+  }
+  run([compiled, 'batch', '-'], { input: Array.from({ length: 200 }, (_, n) => `network rm load${n}`).join('\n') });
 }
 
 /**
@@ -118,71 +202,209 @@ function settle(floorMs) {
   return (performance.now() - t0) / 1000;
 }
 
+const installed = (pkg) =>
+  spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout?.includes('install ok installed');
+
+/**
+ * The peers, each in its own network namespace(s) inside the sandbox. Their scripts install
+ * what is missing with apt-get, which cannot work in here (no network): so a peer whose
+ * packages are missing is skipped, with the command that installs them.
+ */
 function peers() {
-  const dir = join(here, '..', '..', 'shared', 'peers');
-  const out = {};
-  const nvk = existsSync('/usr/lib/podman/netavark') || spawnSync('sh', ['-c', 'command -v netavark']).status === 0;
-  const cni = ['/usr/lib/cni', '/opt/cni/bin', '/usr/libexec/cni'].some((d) => existsSync(join(d, 'bridge')));
-  if (existsSync(join(dir, 'netavark-peer.sh')) && nvk) {
-    const p = (...a) => run(['bash', join(dir, 'netavark-peer.sh'), ...a]);
-    p('setup-host');
-    out.netavark = measure((i) => pair(p('add', `c${i}`, String(24000 + i)), p('del', `c${i}`)));
+  const script = (name) => join(peersDir, name);
+  const nvk = existsSync(script('netavark-peer.sh')) &&
+    (existsSync('/usr/lib/podman/netavark') || spawnSync('sh', ['-c', 'command -v netavark']).status === 0);
+  const cni = existsSync(script('cni-peer.sh')) && ['/usr/lib/cni', '/opt/cni/bin', '/usr/libexec/cni'].some((d) => existsSync(join(d, 'bridge')));
+  const dockerPkgs = ['docker.io', 'busybox-static', 'iproute2', 'iptables'];
+  const dk = existsSync(script('docker-peer.sh')) && dockerPkgs.every(installed);
+  const nv = (e, ...a) => run(['bash', script('netavark-peer.sh'), ...a], { env: e });
+  // The docker CLI talks to dockerd over its socket, as a user's does: dockerd does the
+  // network work inside its namespace, the client needs no `ip netns exec`.
+  const docker = (...a) => run(['docker', ...a], { env: { DOCKER_HOST: `unix://${join(env.DKPEER_DIR, 'docker.sock')}` } });
+  const missing = [];
+  if (!nvk) missing.push('netavark');
+  if (!cni) missing.push('containernetworking-plugins');
+  if (!dk) missing.push(...dockerPkgs.filter((p) => !installed(p)));
+  const out = { empty: {}, loaded: {}, missing, dockerStarted: false };
+
+  function measureNetavark(slot, tag) {
+    slot.netavark = measure((i) => pair(nv(undefined, 'add', `c${tag}${i}`, String(24000 + i)), nv(undefined, 'del', `c${tag}${i}`)));
     // what `brnet batch` is measured against: 100 separate setups
     const t0 = performance.now();
-    for (let i = 0; i < 100; i++) p('add', `m${i}`, String(26000 + i));
-    out.netavark100 = { ms: performance.now() - t0, procs: NaN };
-    for (let i = 0; i < 100; i++) p('del', `m${i}`);
-    p('teardown');
+    for (let i = 0; i < 100; i++) nv(undefined, 'add', `m${tag}${i}`, String(26000 + i));
+    slot.netavark100 = { ms: performance.now() - t0, procs: NaN };
+    for (let i = 0; i < 100; i++) nv(undefined, 'del', `m${tag}${i}`);
   }
-  if (existsSync(join(dir, 'cni-peer.sh')) && cni) {
-    const p = (...a) => run(['bash', join(dir, 'cni-peer.sh'), ...a]);
-    p('setup-host');
-    out.cni = measure((i) => pair(p('add', `c${i}`, String(25000 + i)), p('del', `c${i}`)));
-    p('teardown');
-  }
-  return out;
+  const measureDocker = (slot, tag) => {
+    slot.docker = measure((i) => pair(docker('network', 'create', `d${tag}${i}`), docker('network', 'rm', `d${tag}${i}`)));
+  };
+
+  return {
+    out,
+    /** whether anything has a loaded column: netavark or Docker */
+    loads: nvk || dk,
+    empty() {
+      out.empty.floor = measure(() => run([process.execPath, '-e', '0']));
+      if (nvk) {
+        nv(undefined, 'setup-host');
+        measureNetavark(out.empty, 'e');
+      }
+      if (cni) {
+        const p = (...a) => run(['bash', script('cni-peer.sh'), ...a]);
+        p('setup-host');
+        out.empty.cni = measure((i) => pair(p('add', `c${i}`, String(25000 + i)), p('del', `c${i}`)));
+        p('teardown');
+      }
+      if (dk) {
+        out.dockerStarted = true;
+        try {
+          run(['bash', script('docker-peer.sh'), 'start']);
+          measureDocker(out.empty, 'e');
+        } catch (err) {
+          out.dockerError = String(err.message).split('\n').slice(0, 12).join('\n');
+        }
+      }
+    },
+    /** The same load as brnet's: 1000 netavark containers with a port each on 200 networks;
+     * Docker gets the 200 networks only: starting a thousand containers is beyond this
+     * bench's time, and network create + rm, what Docker is compared on, sees the networks. */
+    load() {
+      const t0 = performance.now();
+      if (nvk) {
+        for (let n = 1; n <= 200; n++) {
+          const e = { NVK_NET: String(n) };
+          for (let k = 0; k < 5; k++) nv(e, 'add', `l${n}-${k}`, String(30000 + n * 5 + k));
+        }
+      }
+      if (dk && !out.dockerError) for (let n = 0; n < 200; n++) docker('network', 'create', '--subnet', loadSubnet(n), `load${n}`);
+      return performance.now() - t0;
+    },
+    loaded() {
+      out.loaded.floor = measure(() => run([process.execPath, '-e', '0']));
+      if (nvk) measureNetavark(out.loaded, 'l');
+      if (dk && !out.dockerError) measureDocker(out.loaded, 'l');
+    },
+    stop() {
+      // Everything else goes with the sandbox's namespaces and stateDir; dockerd would not.
+      if (!out.dockerStarted) return;
+      const r = spawnSync('bash', [script('docker-peer.sh'), 'stop'], { env, encoding: 'utf8' });
+      if (r.status !== 0) process.stderr.write(`bench: docker-peer.sh stop failed (${r.status}): ${r.stderr}`);
+    },
+  };
 }
 
-const fmt = (m) =>
-  m ? `${m.ms.toFixed(0).padStart(6)} ms ${(Number.isNaN(m.procs) ? '   -' : String(m.procs).padStart(4))} proc` : '           -   ';
-try {
-  const empty = suite('e');
-  const loadMs = load();
-  const settled = settle(empty.node.ms);
-  const loaded = suite('l');
-  const names = {
-    node: 'node -e 0 (floor)',
-    version: 'brnet --version',
-    ls: 'network ls',
-    netCreateRm: 'network create + rm',
-    epAddRm: 'endpoint add -p + rm',
-    publish1: 'port publish (1 port)',
-    publish100: 'port publish (100 ports)',
-    check: 'check',
-    batch100: 'batch: 100 endpoint add -p',
+const f = (ms) => (!Number.isFinite(ms) ? '-' : ms < 100 ? ms.toFixed(1) : ms.toFixed(0));
+const mib = (m) => (Number.isFinite(m?.mib) ? m.mib.toFixed(1) : '-');
+const x = (a, b) => (a && b ? (a.ms / b.ms).toFixed(2) : '-');
+const names = {
+  version: 'brnet --version',
+  versionLauncher: '--version via bin/brnet',
+  ls: 'network ls',
+  netCreateRm: 'network create + rm',
+  epAddRm: 'endpoint add -p + rm',
+  publish1: 'port publish (1 port)',
+  publish100: 'port publish (100 ports)',
+  check: 'check',
+  batch100: 'batch: 100 endpoint add -p',
+};
+
+function report(empty, loaded, loadMs, settled, p) {
+  const drift = loaded.floor.ms / empty.floor.ms;
+  const group = (e, l) => {
+    if (!e || !l) return `${'-'.padStart(7)} ${'-'.padStart(7)} ${''.padStart(6)} ${''.padStart(6)}`;
+    const ratio = l.ms / e.ms;
+    return `${f(e.ms).padStart(7)} ${f(l.ms).padStart(7)} ${ratio.toFixed(2).padStart(6)} ${(ratio / drift).toFixed(2).padStart(6)}`;
   };
-  console.log(`\nbrnet benchmark: median of ${RUNS} runs, inside a private namespace (${new Date().toISOString()})`);
+  const procs = (k) => {
+    const [ce, cl, ne, nl] = [empty.c[k], loaded.c[k], empty.n[k], loaded.n[k]];
+    const s = `${ce.procs}/${cl.procs}`;
+    return ne && (ne.procs !== ce.procs || nl.procs !== cl.procs) ? `${s}*` : s;
+  };
+  console.log(`\nbrnet benchmark: median of ${RUNS} runs${NODE_RUNS !== RUNS ? ` (Node fallback: ${NODE_RUNS})` : ''} (times in ms), inside a private namespace (${new Date().toISOString()})`);
+  console.log('compiled = dist/brnet, run directly, as an installed brnet is (the bench runs a copy of bin/ and dist/ taken at its start)');
+  console.log(`node     = BRNET_RUNTIME=node bin/brnet (sh launcher -> node ${process.version} bin/brnet.js -> dist/cli.js)`);
   console.log(`loaded host = 200 networks, 1000 endpoints, 1000 published ports (built in ${(loadMs / 1000).toFixed(1)} s, then ${settled.toFixed(0)} s for the kernel to settle)\n`);
-  // A shared VM's speed can drift between the two columns (minutes apart); the floor is
-  // measured in each, so the adjusted ratio divides that drift out.
-  const drift = loaded.node.ms / empty.node.ms;
-  console.log(`${'operation'.padEnd(30)} ${'empty host'.padEnd(22)} ${'loaded host'.padEnd(22)} ratio  adjusted`);
-  for (const k of Object.keys(names)) {
-    const ratio = loaded[k].ms / empty[k].ms;
-    console.log(`${names[k].padEnd(30)} ${fmt(empty[k]).padEnd(22)} ${fmt(loaded[k]).padEnd(22)} ${ratio.toFixed(2)}   ${(ratio / drift).toFixed(2)}`);
+  const W = 28;
+  console.log(`${''.padEnd(W)} ${'compiled dist/brnet'.padEnd(29)}   ${'Node fallback'.padEnd(29)}   ${'procs'.padStart(7)}   peak MiB, loaded`);
+  console.log(`${'operation'.padEnd(W)} ${'empty  loaded  ratio    adj'.padStart(29)}   ${'empty  loaded  ratio    adj'.padStart(29)}   ${'e/l'.padStart(7)}   compiled   node`);
+  const row = (name, ce, cl, ne, nl, pr, mc, mn) =>
+    console.log(`${name.padEnd(W)} ${group(ce, cl)}   ${group(ne, nl)}   ${pr.padStart(7)}   ${mc.padStart(8)} ${mn.padStart(6)}`);
+  row('node -e 0 (floor)', empty.floor, loaded.floor, empty.floor, loaded.floor, '0/0', mib(loaded.floor), mib(loaded.floor));
+  for (const k of Object.keys(names)) row(names[k], empty.c[k], loaded.c[k], empty.n[k], loaded.n[k], procs(k), mib(loaded.c[k]), mib(loaded.n[k]));
+  console.log(`\nratio = loaded / empty; adj = ratio / (loaded floor / empty floor) = ratio / ${drift.toFixed(2)}, the machine's own drift divided out`);
+  if (Object.keys(names).some((k) => procs(k).endsWith('*'))) console.log('* the Node fallback spawned a different number of processes');
+  console.log(hasTime
+    ? 'peak MiB = max RSS (GNU time %M) of the call(s), in the untimed first run of each operation'
+    : 'peak MiB: GNU time is missing (apt-get install time), so the column is empty');
+
+  const peakOf = (rt) => {
+    let best = null;
+    for (const k of Object.keys(names)) if (Number.isFinite(loaded[rt][k]?.mib) && (!best || loaded[rt][k].mib > best.mib)) best = { mib: loaded[rt][k].mib, k };
+    return best;
+  };
+  const memLine = (b) => (b ? `${b.mib.toFixed(1)} MiB (${names[b.k]}): ${b.mib <= MEM_LIMIT_MIB ? 'within' : 'over'} ${MEM_LIMIT_MIB} MiB` : '-');
+  const both = (a, b) => `${a.padStart(6)}   [node ${b}]`;
+  console.log('\ntargets: compiled [Node fallback]');
+  console.log(`  ${'brnet --version / node -e 0 (empty host)'.padEnd(52)} ${both(x(empty.c.version, empty.floor), x(empty.n.version, empty.floor))}`);
+  console.log(`  ${'network ls / node -e 0 (loaded host)'.padEnd(52)} ${both(x(loaded.c.ls, loaded.floor), x(loaded.n.ls, loaded.floor))}`);
+  console.log(`  ${'peak memory, max over the operations (loaded host)'.padEnd(52)} ${memLine(peakOf('c'))}   [node ${memLine(peakOf('n'))}]`);
+
+  if (!p) {
+    console.log('\n(peers: run `npm run bench -- --peers` with netavark, containernetworking-plugins, docker.io and busybox-static installed)');
+    return;
   }
-  console.log(`\n(adjusted = ratio / (loaded floor / empty floor) = ratio / ${drift.toFixed(2)})`);
-  const p = process.argv.includes('--peers') ? peers() : {};
-  if (p.netavark) console.log(`${'netavark setup + teardown'.padEnd(30)} ${fmt({ ...p.netavark, procs: NaN })}`);
-  if (p.netavark100) console.log(`${'netavark: 100 setups'.padEnd(30)} ${fmt(p.netavark100)}`);
-  if (p.cni) console.log(`${'CNI bridge+portmap add + del'.padEnd(30)} ${fmt({ ...p.cni, procs: NaN })}`);
-  if (p.netavark) {
-    console.log('\nratios (brnet / peer, empty host):');
-    console.log(`  endpoint add -p + rm vs netavark setup + teardown: ${(empty.epAddRm.ms / p.netavark.ms).toFixed(2)}`);
-    if (p.netavark100) console.log(`  batch of 100 vs 100 netavark setups: ${(empty.batch100.ms / p.netavark100.ms).toFixed(2)} (${(p.netavark100.ms / empty.batch100.ms).toFixed(1)}x faster)`);
+  const { out } = p;
+  console.log('\npeers, each in its own namespace in the sandbox; "loaded" = after brnet\'s load was removed and the peer got its own:');
+  console.log('netavark 200 networks + 1000 containers with a published port each; Docker 200 networks and no containers');
+  console.log(`${''.padEnd(40)} ${'empty'.padStart(8)} ${'loaded'.padStart(8)}`);
+  const prow = (name, k) => console.log(`${name.padEnd(40)} ${f(out.empty[k]?.ms).padStart(8)} ${f(out.loaded[k]?.ms).padStart(8)}`);
+  prow('node -e 0 (floor, at the same time)', 'floor');
+  if (out.empty.netavark) {
+    prow('netavark setup + teardown (1 port)', 'netavark');
+    prow('netavark: 100 setups', 'netavark100');
   }
-  if (p.cni) console.log(`  endpoint add -p + rm vs CNI add + del: ${(empty.epAddRm.ms / p.cni.ms).toFixed(2)}`);
-  if (!process.argv.includes('--peers')) console.log('\n(peers: run `npm run bench -- --peers` with netavark / containernetworking-plugins installed)');
+  if (out.empty.cni) prow('CNI bridge+portmap+firewall add + del', 'cni');
+  if (out.empty.docker) prow('docker network create + rm', 'docker');
+  if (out.peerLoadMs) console.log(`(peers' load built in ${(out.peerLoadMs / 1000).toFixed(1)} s, then ${out.peerSettled.toFixed(0)} s to settle)`);
+  if (out.missing.length) console.log(`skipped, not installed: ${out.missing.join(' ')} (apt-get install ${out.missing.join(' ')})`);
+  if (out.dockerError) console.log(`Docker: dockerd did not work in the sandbox, so no Docker figures:\n${out.dockerError}`);
+
+  console.log('\ntargets against peers (brnet / peer on the same kind of host): compiled [Node fallback]');
+  const vs = (label, k, peer, note = '') => {
+    if (!out.empty[peer]) return;
+    const cell = (h) => (out[h][peer] ? `${h} ${x((h === 'empty' ? empty : loaded).c[k], out[h][peer])} [${x((h === 'empty' ? empty : loaded).n[k], out[h][peer])}]` : `${h} -`);
+    console.log(`  ${label.padEnd(52)} ${cell('empty')}   ${cell('loaded')}${note}`);
+  };
+  vs('network create + rm / Docker\'s', 'netCreateRm', 'docker', '   (Docker loaded: networks only)');
+  vs('endpoint add -p + rm / netavark setup + teardown', 'epAddRm', 'netavark');
+  vs('endpoint add -p + rm / CNI add + del', 'epAddRm', 'cni');
+  if (out.empty.netavark100) {
+    const fast = (h) => {
+      const s = (h === 'empty' ? empty : loaded);
+      const nv = out[h].netavark100;
+      return nv ? `${h} ${(nv.ms / s.c.batch100.ms).toFixed(1)}x faster [${(nv.ms / s.n.batch100.ms).toFixed(1)}x]` : `${h} -`;
+    };
+    console.log(`  ${'batch of 100 vs 100 netavark setups'.padEnd(52)} ${fast('empty')}   ${fast('loaded')}`);
+  }
+}
+
+let p = null;
+try {
+  run([compiled, '--version']);
+  p = withPeers ? peers() : null;
+  const empty = suite('e');
+  p?.empty();
+  const loadMs = load();
+  const settled = settle(empty.floor.ms);
+  const loaded = suite('l');
+  if (p?.loads) {
+    unload();
+    p.out.peerLoadMs = p.load();
+    p.out.peerSettled = settle(empty.floor.ms);
+    p.loaded();
+  }
+  report(empty, loaded, loadMs, settled, p);
 } finally {
+  p?.stop();
   rmSync(stateDir, { recursive: true, force: true });
 }
