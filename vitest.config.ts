@@ -1,6 +1,16 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  plugins: [
+    {
+      // src imports the completion templates `with { type: 'text' }`, as esbuild and Bun
+      // understand it; vite would parse them as JavaScript.
+      name: 'shell-templates-as-text',
+      transform(code, id) {
+        if (/\.(bash|zsh)$/.test(id)) return { code: `export default ${JSON.stringify(code)};`, map: null };
+      },
+    },
+  ],
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',
