@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { CONFIG_KEYS } from '../core/config.ts';
 import { GatewayMode } from '../state/schema.ts';
-import { type Hints, bashScript, completionModel, zshScript } from '../ui/completion.ts';
+import { type Hints, completionModel } from '../ui/completion.ts';
+import { bashScript, zshScript } from '../ui/completion/scripts.ts';
 
 /** Values the core validates (so commander does not know them) but a shell can offer. */
 export const HINTS: Hints = {
@@ -12,8 +13,7 @@ export const HINTS: Hints = {
 
 export function completionScript(shell: string, program: Command, version: string): string {
   const model = completionModel(program, HINTS);
-  const meta = { name: program.name(), version };
-  return shell === 'zsh' ? zshScript(model, meta) : bashScript(model, meta);
+  return shell === 'zsh' ? zshScript(model, version) : bashScript(model, version);
 }
 
 export function completion(shell: string, cmd: Command, version: string): void {
