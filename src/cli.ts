@@ -4,6 +4,7 @@ import { Argument, Command, CommanderError, Help, Option } from 'commander';
 import { BrnetError, ExitCode } from './errors.ts';
 import type { Ctx } from './core/context.ts';
 import { disableColor } from './ui/color.ts';
+import { write } from './ui/tty.ts';
 
 declare const __BRNET_VERSION__: string;
 const VERSION = typeof __BRNET_VERSION__ === 'string' ? __BRNET_VERSION__ : '0.0.0-dev';
@@ -25,10 +26,10 @@ function ctxOf(cmd: Command): Ctx {
     json: Boolean(g.json),
     quiet: Boolean(g.quiet),
     note: (m) => {
-      if (!silent) process.stderr.write(`${m}\n`);
+      if (!silent) write(2, `${m}\n`);
     },
     warn: (m) => {
-      if (!g.json) process.stderr.write(`brnet: warning: ${m}\n`);
+      if (!g.json) write(2, `brnet: warning: ${m}\n`);
     },
   };
 }
@@ -67,7 +68,7 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     // Help shown because of an error (a noun without its verb) is replaced by a one-line
     // usage error in main(); --help itself goes to stdout as usual.
-    .configureOutput({ outputError: (str) => usageError(str), writeErr: (str) => void (helpOnError += str) })
+    .configureOutput({ outputError: (str) => usageError(str), writeOut: (str) => write(1, str), writeErr: (str) => void (helpOnError += str) })
     .configureHelp({ groupItems: globalOptionsLast })
     .helpOption('-h, --help', 'show help');
   globalOptions(program);
@@ -208,7 +209,7 @@ export function buildProgram(): Command {
   leaf(program, 'version', 'print the version')
     .addHelpText('after', '\nExamples:\n  brnet version\n  brnet --version\n')
     .action(() => {
-      process.stdout.write(`${VERSION}\n`);
+      write(1, `${VERSION}\n`);
     });
   return program;
 }
@@ -223,10 +224,10 @@ function usageError(str: string): void {
 
 function report(err: BrnetError): void {
   if (jsonErrors) {
-    process.stderr.write(`${JSON.stringify({ error: { code: err.code, message: err.message, exitCode: err.exitCode } })}\n`);
+    write(2, `${JSON.stringify({ error: { code: err.code, message: err.message, exitCode: err.exitCode } })}\n`);
   } else {
-    process.stderr.write(`brnet: ${err.message}\n`);
-    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+    write(2, `brnet: ${err.message}\n`);
+    if (err.hint) write(2, `hint: ${err.hint}\n`);
   }
 }
 
@@ -252,12 +253,12 @@ export async function main(argv = process.argv): Promise<number> {
     }
     if (e instanceof BrnetError) {
       report(e);
-      if (process.env.BRNET_DEBUG === '1' || argv.includes('--debug')) process.stderr.write(`${e.stack}\n`);
+      if (process.env.BRNET_DEBUG === '1' || argv.includes('--debug')) write(2, `${e.stack}\n`);
       return e.exitCode;
     }
     const err = e as Error;
     report(new BrnetError('COMMAND_FAILED', `internal error: ${err?.message ?? String(e)}`, { hint: 'run with --debug for details' }));
-    if (argv.includes('--debug')) process.stderr.write(`${err?.stack}\n`);
+    if (argv.includes('--debug')) write(2, `${err?.stack}\n`);
     return ExitCode.failed;
   }
 }

@@ -4,6 +4,7 @@ import { CONFIG_KEYS } from '../core/config.ts';
 import { GatewayMode } from '../state/schema.ts';
 import { type Hints, completionModel } from '../ui/completion.ts';
 import { bashScript, zshScript } from '../ui/completion/scripts.ts';
+import { write } from '../ui/tty.ts';
 
 /** Values the core validates (so commander does not know them) but a shell can offer. */
 export const HINTS: Hints = {
@@ -19,5 +20,5 @@ export function completionScript(shell: string, program: Command, version: strin
 export function completion(shell: string, cmd: Command, version: string): void {
   let root = cmd;
   while (root.parent) root = root.parent;
-  process.stdout.write(completionScript(shell, root, version));
+  write(1, completionScript(shell, root, version));
 }

@@ -5,6 +5,7 @@ import { readOnly } from '../core/operation.ts';
 import { setConfig } from '../core/config.ts';
 import { printJson, printTable } from '../ui/output.ts';
 import type { Config } from '../state/schema.ts';
+import { write } from '../ui/tty.ts';
 
 export function configView(c: Config) {
   return {
@@ -30,7 +31,7 @@ export async function set(ctx: Ctx, key: string, value: string): Promise<void> {
   const { result, plan } = await setConfig(ctx, key, value);
   if (plan !== null) {
     if (ctx.json) return printJson({ dryRun: true, plan: plan ? plan.split('\n') : [], result: configView(result) });
-    if (plan) process.stdout.write(`${plan}\n`);
+    if (plan) write(1, `${plan}\n`);
     return;
   }
   if (ctx.json) printJson(configView(result));

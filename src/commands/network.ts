@@ -6,6 +6,7 @@ import { readOnly } from '../core/operation.ts';
 import { findNetwork } from '../core/lookup.ts';
 import { printJson, printLines, printTable } from '../ui/output.ts';
 import { networkFlags, networkView } from '../ui/views.ts';
+import { write } from '../ui/tty.ts';
 
 /** Only what the user typed: defaults of --no-* flags must not look like choices. */
 export function givenOptions<T extends object>(cmd: Command): T {
@@ -63,6 +64,6 @@ export async function inspect(ctx: Ctx, names: string[]): Promise<void> {
 
 export function printPlan(ctx: Ctx, plan: string, result: unknown): void {
   if (ctx.json) return printJson({ dryRun: true, plan: plan ? plan.split('\n') : [], result });
-  process.stdout.write(plan ? `${plan}\n` : '');
+  write(1, plan ? `${plan}\n` : '');
   if (!plan) ctx.note('nothing to do');
 }

@@ -8,6 +8,7 @@
 // call that spawns anything, for nothing these few lines do not already do.
 import { spawn } from 'node:child_process';
 import { BrnetError, environment } from '../errors.ts';
+import { write } from '../ui/tty.ts';
 
 export interface RunOptions {
   input?: string;
@@ -101,7 +102,7 @@ function trace(argv: string[], code: number, started: number, input?: string): v
   if (!debugOn()) return;
   const ms = (performance.now() - started).toFixed(1);
   const lines = input ? ` <<${input.split('\n').length - 1} lines` : '';
-  process.stderr.write(`+ ${shellQuote(argv)}${lines}  [exit ${code}, ${ms} ms]\n`);
+  write(2, `+ ${shellQuote(argv)}${lines}  [exit ${code}, ${ms} ms]\n`);
 }
 
 /** Turns a failed result into the error the user sees, naming the failing batch line if any. */

@@ -2,6 +2,7 @@
 // Chalk instance, whose level is decided here. chalk is imported only when
 // something is about to be printed for a person, to keep start-up light.
 import type { ChalkInstance } from 'chalk';
+import { type Fd, isTerminal } from './tty.ts';
 
 let instance: ChalkInstance | null = null;
 let disabled = false;
@@ -11,11 +12,12 @@ export function disableColor(): void {
   instance = null;
 }
 
-export function colorLevel(stream: NodeJS.WriteStream = process.stdout): 0 | 1 | 2 | 3 {
-  if (disabled || process.env.NO_COLOR || !stream.isTTY || process.env.TERM === 'dumb') return 0;
-  if (process.env.FORCE_COLOR === '0') return 0;
-  const depth = stream.getColorDepth?.() ?? 4;
-  return depth >= 24 ? 3 : depth >= 8 ? 2 : 1;
+/** The colour depth of stdout: none unless it is a terminal; then as TERM and COLORTERM say. */
+export function colorLevel(fd: Fd = 1): 0 | 1 | 2 | 3 {
+  const env = process.env;
+  if (disabled || env.NO_COLOR || env.TERM === 'dumb' || env.FORCE_COLOR === '0' || !isTerminal(fd)) return 0;
+  if (env.COLORTERM === 'truecolor' || env.COLORTERM === '24bit') return 3;
+  return /256/.test(env.TERM ?? '') ? 2 : 1;
 }
 
 export async function color(): Promise<ChalkInstance> {

@@ -133,7 +133,7 @@ describeRoot('reliability: state file', () => {
     await sb.brnetOk(['network', 'create', 'c', '--subnet', '10.77.0.0/24']);
     expect(existsSync(`${stateFile()}.ok`)).toBe(false);
     const good = readFileSync(stateFile(), 'utf8');
-    const bad = good.replace('"icc": true', '"icc": 1234');
+    const bad = good.replace('"icc":true', '"icc":1234');
     expect(bad.length).toBe(good.length);
     writeFileSync(stateFile(), bad);
     const r = await sb.brnet(['network', 'ls']);
