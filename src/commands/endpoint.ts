@@ -6,7 +6,8 @@ import { findEndpoint, findNetwork } from '../core/lookup.ts';
 import { readOnly } from '../core/operation.ts';
 import type { Endpoint, Network } from '../state/schema.ts';
 import { printJson, printLines, printTable } from '../ui/output.ts';
-import { bindingText, endpointView } from '../ui/views.ts';
+import { bindingText } from '../net/addr-text.ts';
+import { endpointView } from '../ui/views.ts';
 import { printPlan } from './network.ts';
 
 export async function add(ctx: Ctx, network: string, name: string, cmd: Command): Promise<void> {

@@ -3,9 +3,9 @@ import type { Ctx } from '../core/context.ts';
 import { readOnly } from '../core/operation.ts';
 import { isRouted, listBindings } from '../core/lookup.ts';
 import type { PortsResult } from '../core/port.ts';
-import { hostPortText } from '../net/addr-text.ts';
+import { bindingText, hostPortText } from '../net/addr-text.ts';
 import { printJson, printLines, printTable } from '../ui/output.ts';
-import { bindingText, portView } from '../ui/views.ts';
+import { portView } from '../ui/views.ts';
 import { printPlan } from './network.ts';
 
 /** { network, endpoint, ports: [port objects] }: the object publish (and unpublish) print. */

@@ -8,7 +8,7 @@ import { readState, withLock } from '../state/store.ts';
 import type { State } from '../state/schema.ts';
 import { type Ctx, requireRoot } from './context.ts';
 import { type BatchSession, firewallBetween, setBatchSession } from './operation.ts';
-import { type Step, concurrently, planText, rollbackAfter, runSteps } from './plan.ts';
+import { type Step, concurrently, planText, rollbackAfter, runSteps } from '../plan/steps.ts';
 
 export interface BatchLine {
   lineNo: number;

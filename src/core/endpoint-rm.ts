@@ -7,7 +7,7 @@ import { type Ctx, requireRoot } from './context.ts';
 import { endpointsRemoveSteps } from './endpoint-steps.ts';
 import { findNetwork } from './lookup.ts';
 import { firewallChange, mutate } from './operation.ts';
-import type { Step } from './plan.ts';
+import type { Step } from '../plan/steps.ts';
 
 export async function removeEndpoints(ctx: Ctx, network: string, names: string[], opts: { ifExists?: boolean }) {
   requireRoot(ctx);

@@ -16,7 +16,7 @@ import { aliasFor } from '../net/bridge.ts';
 import { randomVethName } from '../net/names.ts';
 import { netnsStatus } from '../net/netns.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
-import type { Step } from './plan.ts';
+import type { Step } from '../plan/steps.ts';
 
 export type Family = 4 | 6;
 export interface Member {

@@ -23,7 +23,7 @@ import {
 } from './endpoint-steps.ts';
 import { findNetwork } from './lookup.ts';
 import { firewallChange, mutate } from './operation.ts';
-import type { Step } from './plan.ts';
+import type { Step } from '../plan/steps.ts';
 
 /** Options as commander hands them over. */
 export interface AddFlags {

@@ -6,7 +6,7 @@ import { linksView, readBridgeAddresses } from '../net/host.ts';
 import type { Network, State } from '../state/schema.ts';
 import { type Ctx, requireRoot } from './context.ts';
 import { firewallChange, mutate } from './operation.ts';
-import { type Step, concurrently } from './plan.ts';
+import { type Step, concurrently } from '../plan/steps.ts';
 
 export async function removeNetworks(ctx: Ctx, names: string[], opts: { force?: boolean; ifExists?: boolean }) {
   requireRoot(ctx);

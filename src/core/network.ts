@@ -22,7 +22,7 @@ import type { FamilyConfig, Network, State } from '../state/schema.ts';
 import { type CreateFlags, type FamilySpec, type NetworkSpec, parseCreate } from './network-spec.ts';
 import { type Ctx, requireRoot } from './context.ts';
 import { firewallChange, mutate } from './operation.ts';
-import type { Step } from './plan.ts';
+import type { Step } from '../plan/steps.ts';
 
 function machineId(): string {
   for (const f of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {

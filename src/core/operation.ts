@@ -4,7 +4,7 @@
 import { type Db, readState, withLock } from '../state/store.ts';
 import type { State } from '../state/schema.ts';
 import type { Ctx } from './context.ts';
-import { type Step, applyPlan, planText, runSteps } from './plan.ts';
+import { type Step, applyPlan, planText, runSteps } from '../plan/steps.ts';
 
 export interface Planned<R> {
   state: State | null; // the new state; null when nothing changes

@@ -25,11 +25,11 @@ import {
 import type { Endpoint, Network, Port, State } from '../state/schema.ts';
 import { type Ctx, requireRoot } from './context.ts';
 import { findEndpoint, findNetwork, isRouted, listBindings, modeOf } from './lookup.ts';
-import { bindingText } from '../ui/views.ts';
+import { bindingText } from '../net/addr-text.ts';
 
 export { bindingText, findEndpoint, isRouted, listBindings };
 import { firewallChange, mutate } from './operation.ts';
-import type { Step } from './plan.ts';
+import type { Step } from '../plan/steps.ts';
 
 export type { PortRequest } from '../net/ports.ts';
 export { conntrackStep, parsePortSpec, prefetchListeners };

@@ -11,7 +11,7 @@ import { defaultRouteOwners, membersIn, nsConfigStep, vethAddStep } from './endp
 import { type Ctx, requireRoot } from './context.ts';
 import { type Comparison, compare, isStale } from './drift.ts';
 import { mutate } from './operation.ts';
-import type { Step } from './plan.ts';
+import type { Step } from '../plan/steps.ts';
 
 export async function check(ctx: Ctx) {
   const { readOnly } = await import('./operation.ts');

@@ -4,7 +4,7 @@
 // Only chains whose content changes are sent, so an operation's cost does not grow with the
 // number of networks and ports on the host.
 import { run } from '../net/exec.ts';
-import type { Step } from '../core/plan.ts';
+import type { Step } from '../plan/steps.ts';
 import { type Chains, type Family, type Jump, type Ruleset, TABLES, type Table, type TableSet, jumps } from './rules.ts';
 
 const restoreCmd = (f: Family) => (f === 4 ? 'iptables-restore' : 'ip6tables-restore');

@@ -1,5 +1,5 @@
 // The kernel side of a network: the bridge device, its addresses and its sysctls.
-import type { Step } from '../core/plan.ts';
+import type { Step } from '../plan/steps.ts';
 import type { Config, Network } from '../state/schema.ts';
 import type { HostView } from './host.ts';
 import { ipBatch, ipBatchStep } from './ipcmd.ts';

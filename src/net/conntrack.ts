@@ -15,7 +15,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Step } from '../core/plan.ts';
+import type { Step } from '../plan/steps.ts';
 import type { Endpoint, Network, Port } from '../state/schema.ts';
 import { commandError, run } from './exec.ts';
 import { formatIp, parseIp } from './ipam.ts';

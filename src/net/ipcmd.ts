@@ -1,7 +1,7 @@
 // `ip -batch -`: many link/address/route changes for the price of one process. It stops at the
 // first failing line, so undo batches run with -force (carry on past lines that fail because
 // their object never got created).
-import type { Step } from '../core/plan.ts';
+import type { Step } from '../plan/steps.ts';
 import { run } from './exec.ts';
 
 /**

@@ -2,7 +2,7 @@
 // value is already right, as netavark does. Values are per network namespace.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { environment } from '../errors.ts';
-import type { Step } from '../core/plan.ts';
+import type { Step } from '../plan/steps.ts';
 
 export type SysctlWrites = [key: string, value: string][];
 

@@ -2,11 +2,6 @@
 import { hostPortText } from '../net/addr-text.ts';
 import type { Endpoint, Network, Port } from '../state/schema.ts';
 
-/** One binding as people read it: `0.0.0.0:8080->80/tcp`, `[::1]:53->53/udp`. */
-export function bindingText(p: Port): string {
-  return `${hostPortText(p.hostIp, p.hostPort)}->${p.containerPort}/${p.proto}`;
-}
-
 export function portView(n: Network, ep: Endpoint, p: Port) {
   return { network: n.name, endpoint: ep.name, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort };
 }
