@@ -1,11 +1,10 @@
 // brnet config show | set: the host-wide settings networks depend on.
 import type { Ctx } from '../core/context.ts';
 import { invalid } from '../errors.ts';
-import { readOnly } from '../core/operation.ts';
-import { setConfig } from '../core/config.ts';
+import { readOnly } from '../core/runner.ts';
+import { type Mutation, printPlan } from './mutation.ts';
 import { printJson, printTable } from '../ui/output.ts';
 import type { Config } from '../state/schema.ts';
-import { write } from '../ui/tty.ts';
 
 export function configView(c: Config) {
   return {
@@ -26,13 +25,14 @@ export async function show(ctx: Ctx): Promise<void> {
   );
 }
 
-export async function set(ctx: Ctx, key: string, value: string): Promise<void> {
-  if (!key) throw invalid('missing key');
-  const { result, plan } = await setConfig(ctx, key, value);
-  if (plan !== null) {
-    if (ctx.json) return printJson({ dryRun: true, plan: plan ? plan.split('\n') : [], result: configView(result) });
-    if (plan) write(1, `${plan}\n`);
-    return;
-  }
-  if (ctx.json) printJson(configView(result));
-}
+export const set: Mutation<Config> = {
+  async operation([key, value]) {
+    if (!key) throw invalid('missing key');
+    const { setConfig } = await import('../core/config.ts');
+    return setConfig(key, value);
+  },
+  print(ctx, { result, plan }) {
+    if (plan !== null) return printPlan(ctx, plan, configView(result));
+    if (ctx.json) printJson(configView(result));
+  },
+};

@@ -1,32 +1,40 @@
 // brnet endpoint …: parse, call the core, print.
-import type { Command } from 'commander';
 import type { Ctx } from '../core/context.ts';
-import type { AddFlags } from '../core/endpoint.ts';
+import type { AddFlags, Added } from '../core/endpoint.ts';
+import type { Removed } from '../core/endpoint-rm.ts';
 import { findEndpoint, findNetwork } from '../core/lookup.ts';
-import { readOnly } from '../core/operation.ts';
+import { readOnly } from '../core/runner.ts';
 import type { Endpoint, Network } from '../state/schema.ts';
 import { printJson, printLines, printTable } from '../ui/output.ts';
 import { bindingText } from '../net/addr-text.ts';
 import { endpointView } from '../ui/views.ts';
-import { printPlan } from './network.ts';
+import { type Mutation, printPlan } from './mutation.ts';
 
-export async function add(ctx: Ctx, network: string, name: string, cmd: Command): Promise<void> {
-  // The core of mutating commands is imported on demand: `ls` and `inspect` stay light.
-  const { addEndpoint } = await import('../core/endpoint.ts');
-  const { result, plan } = await addEndpoint(ctx, network, name, cmd.opts<AddFlags>());
-  const view = endpointView(result.network, result.endpoint);
-  if (plan !== null) return printPlan(ctx, plan, view);
-  if (ctx.json) return printJson(view);
-  if (!ctx.quiet) printLines([name]);
-}
+export const add: Mutation<Added> = {
+  async operation([network, name], cmd) {
+    // The core of mutating commands is imported on demand: `ls` and `inspect` stay light.
+    const { addEndpoint } = await import('../core/endpoint.ts');
+    return addEndpoint(network, name, cmd.opts<AddFlags>());
+  },
+  print(ctx, { result, plan }) {
+    const view = endpointView(result.network, result.endpoint);
+    if (plan !== null) return printPlan(ctx, plan, view);
+    if (ctx.json) return printJson(view);
+    if (!ctx.quiet) printLines([result.endpoint.name]);
+  },
+};
 
-export async function rm(ctx: Ctx, network: string, names: string[], opts: { ifExists?: boolean }): Promise<void> {
-  const { removeEndpoints } = await import('../core/endpoint-rm.ts');
-  const { result, plan } = await removeEndpoints(ctx, network, names, opts);
-  if (plan !== null) return printPlan(ctx, plan, { removed: result.removed });
-  if (ctx.json) return printJson({ removed: result.removed });
-  if (!ctx.quiet) printLines(result.removed);
-}
+export const rm: Mutation<Removed> = {
+  async operation([network, names], cmd) {
+    const { removeEndpoints } = await import('../core/endpoint-rm.ts');
+    return removeEndpoints(network, names, cmd.opts<{ ifExists?: boolean }>());
+  },
+  print(ctx, { result, plan }) {
+    if (plan !== null) return printPlan(ctx, plan, { removed: result.removed });
+    if (ctx.json) return printJson({ removed: result.removed });
+    if (!ctx.quiet) printLines(result.removed);
+  },
+};
 
 export async function ls(ctx: Ctx, network: string | undefined): Promise<void> {
   const state = await readOnly(ctx);

@@ -1,42 +1,42 @@
 // brnet network …: parse, call the core, print.
-import type { Command } from 'commander';
 import type { Ctx } from '../core/context.ts';
+import type { Created } from '../core/network.ts';
+import type { Removed } from '../core/network-rm.ts';
 import type { CreateFlags } from '../core/network-spec.ts';
-import { readOnly } from '../core/operation.ts';
+import { readOnly } from '../core/runner.ts';
+import { type Mutation, givenOptions, printPlan } from './mutation.ts';
 import { findNetwork } from '../core/lookup.ts';
 import { printJson, printLines, printTable } from '../ui/output.ts';
 import { networkFlags, networkView } from '../ui/views.ts';
-import { write } from '../ui/tty.ts';
 
-/** Only what the user typed: defaults of --no-* flags must not look like choices. */
-export function givenOptions<T extends object>(cmd: Command): T {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(cmd.opts())) {
-    if (cmd.getOptionValueSource(k) === 'cli' || cmd.getOptionValueSource(k) === 'env') out[k] = v;
-  }
-  return out as T;
-}
+export const create: Mutation<Created> = {
+  async operation([name], cmd) {
+    const flags = givenOptions<CreateFlags & { ifNotExists?: boolean }>(cmd);
+    // The core of mutating commands is imported on demand: `ls` and `inspect` stay light.
+    const { createNetwork } = await import('../core/network.ts');
+    return createNetwork(name, flags, flags.ifNotExists ?? false);
+  },
+  print(ctx, { result, plan }) {
+    if (plan !== null) return printPlan(ctx, plan, networkView(result.network));
+    if (ctx.json) return printJson(networkView(result.network));
+    if (ctx.quiet) return;
+    const n = result.network;
+    if (!result.created) ctx.note(`network ${n.name} already exists with these settings`);
+    printLines([n.name]);
+  },
+};
 
-export async function create(ctx: Ctx, name: string, cmd: Command): Promise<void> {
-  const flags = givenOptions<CreateFlags & { ifNotExists?: boolean }>(cmd);
-  // The core of mutating commands is imported on demand: `ls` and `inspect` stay light.
-  const { createNetwork } = await import('../core/network.ts');
-  const { result, plan } = await createNetwork(ctx, name, flags, flags.ifNotExists ?? false);
-  if (plan !== null) return printPlan(ctx, plan, networkView(result.network));
-  if (ctx.json) return printJson(networkView(result.network));
-  if (ctx.quiet) return;
-  const n = result.network;
-  if (!result.created) ctx.note(`network ${n.name} already exists with these settings`);
-  printLines([n.name]);
-}
-
-export async function rm(ctx: Ctx, names: string[], opts: { force?: boolean; ifExists?: boolean }): Promise<void> {
-  const { removeNetworks } = await import('../core/network-rm.ts');
-  const { result, plan } = await removeNetworks(ctx, names, opts);
-  if (plan !== null) return printPlan(ctx, plan, { removed: result.removed });
-  if (ctx.json) return printJson({ removed: result.removed });
-  if (!ctx.quiet) printLines(result.removed);
-}
+export const rm: Mutation<Removed> = {
+  async operation([names], cmd) {
+    const { removeNetworks } = await import('../core/network-rm.ts');
+    return removeNetworks(names, cmd.opts<{ force?: boolean; ifExists?: boolean }>());
+  },
+  print(ctx, { result, plan }) {
+    if (plan !== null) return printPlan(ctx, plan, { removed: result.removed });
+    if (ctx.json) return printJson({ removed: result.removed });
+    if (!ctx.quiet) printLines(result.removed);
+  },
+};
 
 export async function ls(ctx: Ctx): Promise<void> {
   const state = await readOnly(ctx);
@@ -60,10 +60,4 @@ export async function inspect(ctx: Ctx, names: string[]): Promise<void> {
   const state = await readOnly(ctx);
   const views = names.map((name) => networkView(findNetwork(state, name)));
   printJson(views.length === 1 ? views[0] : views);
-}
-
-export function printPlan(ctx: Ctx, plan: string, result: unknown): void {
-  if (ctx.json) return printJson({ dryRun: true, plan: plan ? plan.split('\n') : [], result });
-  write(1, plan ? `${plan}\n` : '');
-  if (!plan) ctx.note('nothing to do');
 }

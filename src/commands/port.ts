@@ -1,12 +1,12 @@
 // brnet port …: parse, call the core, print.
 import type { Ctx } from '../core/context.ts';
-import { readOnly } from '../core/operation.ts';
+import { type Outcome, readOnly } from '../core/runner.ts';
 import { isRouted, listBindings } from '../core/lookup.ts';
 import type { PortsResult } from '../core/port.ts';
 import { bindingText, hostPortText } from '../net/addr-text.ts';
 import { printJson, printLines, printTable } from '../ui/output.ts';
 import { portView } from '../ui/views.ts';
-import { printPlan } from './network.ts';
+import { type Mutation, printPlan } from './mutation.ts';
 
 /** { network, endpoint, ports: [port objects] }: the object publish (and unpublish) print. */
 const resultView = (r: PortsResult) => ({
@@ -15,25 +15,33 @@ const resultView = (r: PortsResult) => ({
   ports: r.ports.map((p) => portView(r.network, r.endpoint, p)),
 });
 
-function show(ctx: Ctx, outcome: { result: PortsResult; plan: string | null }): void {
+function show(ctx: Ctx, outcome: Outcome<PortsResult>): void {
   if (outcome.plan !== null) return printPlan(ctx, outcome.plan, resultView(outcome.result));
   if (ctx.json) return printJson(resultView(outcome.result));
   if (ctx.quiet) return;
   printLines(outcome.result.ports.map(bindingText));
 }
 
-export async function publish(ctx: Ctx, network: string, endpoint: string, specs: string[]): Promise<void> {
-  // The core of mutating commands is imported on demand: `port ls` stays light.
-  const { publishPorts } = await import('../core/port.ts');
-  show(ctx, await publishPorts(ctx, network, endpoint, specs));
-}
+export const publish: Mutation<PortsResult> = {
+  async operation([network, endpoint, specs]) {
+    // The core of mutating commands is imported on demand: `port ls` stays light.
+    const { publishPorts } = await import('../core/port.ts');
+    return publishPorts(network, endpoint, specs);
+  },
+  print: show,
+};
 
-export async function unpublish(ctx: Ctx, network: string, endpoint: string, specs: string[]): Promise<void> {
-  const { unpublishPorts } = await import('../core/port.ts');
-  const outcome = await unpublishPorts(ctx, network, endpoint, specs);
-  if (!outcome.result.ports.length && outcome.plan === null) ctx.note(`endpoint ${network}/${endpoint} has no published ports`);
-  show(ctx, outcome);
-}
+export const unpublish: Mutation<PortsResult> = {
+  async operation([network, endpoint, specs]) {
+    const { unpublishPorts } = await import('../core/port.ts');
+    return unpublishPorts(network, endpoint, specs);
+  },
+  print(ctx, outcome) {
+    const { network, endpoint, ports } = outcome.result;
+    if (!ports.length && outcome.plan === null) ctx.note(`endpoint ${network.name}/${endpoint.name} has no published ports`);
+    show(ctx, outcome);
+  },
+};
 
 export async function ls(ctx: Ctx, network?: string, endpoint?: string): Promise<void> {
   const rows = listBindings(await readOnly(ctx), network, endpoint);

@@ -2,7 +2,8 @@
 import type { Ctx } from '../core/context.ts';
 import { BrnetError } from '../errors.ts';
 import { printJson, printLines } from '../ui/output.ts';
-import { printPlan } from './network.ts';
+import type { Restored } from '../core/restore.ts';
+import { type Mutation, printPlan } from './mutation.ts';
 
 const staleWarning = (ctx: Ctx, s: { network: string; endpoint: string; netns: string }) =>
   ctx.warn(`endpoint ${s.network}/${s.endpoint} is stale: namespace ${s.netns} is gone (remove it with: brnet endpoint rm ${s.network} ${s.endpoint})`);
@@ -20,11 +21,15 @@ export async function check(ctx: Ctx): Promise<void> {
   }
 }
 
-export async function restore(ctx: Ctx): Promise<void> {
-  const { restore } = await import('../core/restore.ts');
-  const { result, plan } = await restore(ctx);
-  for (const s of result.stale) staleWarning(ctx, s);
-  if (plan !== null) return printPlan(ctx, plan, { drift: result.drift, stale: result.stale });
-  if (ctx.json) return printJson({ restored: result.drift, stale: result.stale });
-  if (!ctx.quiet) printLines(result.drift.map((d) => `restored ${d.kind}: ${d.what}`));
-}
+export const restore: Mutation<Restored> = {
+  async operation() {
+    const { restore } = await import('../core/restore.ts');
+    return restore();
+  },
+  print(ctx, { result, plan }) {
+    for (const s of result.stale) staleWarning(ctx, s);
+    if (plan !== null) return printPlan(ctx, plan, { drift: result.drift, stale: result.stale });
+    if (ctx.json) return printJson({ restored: result.drift, stale: result.stale });
+    if (!ctx.quiet) printLines(result.drift.map((d) => `restored ${d.kind}: ${d.what}`));
+  },
+};

@@ -4,8 +4,8 @@ import { invalid } from '../errors.ts';
 import { parseCidr, formatCidr } from '../net/ipam.ts';
 import { parseBool } from '../net/names.ts';
 import type { Config, State } from '../state/schema.ts';
-import { type Ctx, requireRoot } from './context.ts';
-import { firewallChange, mutate } from './operation.ts';
+import { emptyState } from '../state/schema.ts';
+import type { Operation } from './runner.ts';
 
 export const CONFIG_KEYS = ['iptables', 'ip6tables', 'ip-forward', 'userland-proxy', 'default-address-pools'] as const;
 
@@ -43,12 +43,13 @@ export function applySetting(c: Config, key: string, value: string): Config {
   }
 }
 
-export async function setConfig(ctx: Ctx, key: string, value: string) {
-  applySetting((await import('../state/schema.ts')).emptyState().config, key, value); // validate before locking
-  requireRoot(ctx);
-  return mutate(ctx, async (state) => {
-    const next: State = { ...state, config: applySetting(state.config, key, value) };
-    const fw = await firewallChange(state, next);
-    return { state: next, steps: fw ? [fw] : [], result: next.config };
-  });
+export function setConfig(key: string, value: string): Operation<Config> {
+  applySetting(emptyState().config, key, value); // bad keys and values fail before the lock
+  return {
+    what: `set ${key}`,
+    plan: async (state) => {
+      const next: State = { ...state, config: applySetting(state.config, key, value) };
+      return { state: next, steps: [], result: next.config };
+    },
+  };
 }

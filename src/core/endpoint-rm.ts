@@ -3,16 +3,18 @@
 // adding needs (address assignment and its IP library, the option parser).
 import { notFound } from '../errors.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
-import { type Ctx, requireRoot } from './context.ts';
 import { endpointsRemoveSteps } from './endpoint-steps.ts';
 import { findNetwork } from './lookup.ts';
-import { firewallChange, mutate } from './operation.ts';
 import type { Step } from '../plan/steps.ts';
+import type { Operation, Plan } from './runner.ts';
 
-export async function removeEndpoints(ctx: Ctx, network: string, names: string[], opts: { ifExists?: boolean }) {
-  requireRoot(ctx);
-  return mutate(ctx, async (state) => {
-    const none = { state: null, steps: [] as Step[], result: { removed: [] as string[] } };
+export interface Removed {
+  removed: string[];
+}
+
+export function removeEndpoints(network: string, names: string[], opts: { ifExists?: boolean }): Operation<Removed> {
+  return { what: `remove endpoint${names.length > 1 ? 's' : ''} ${names.map((n) => `${network}/${n}`).join(', ')}`, plan: async (state, host): Promise<Plan<Removed>> => {
+    const none = { state: null, steps: [], result: { removed: [] } };
     const found = state.networks.find((x) => x.name === network);
     if (!found && opts.ifExists) return none;
     const n = found ?? findNetwork(state, network); // the usual not-found error
@@ -25,16 +27,14 @@ export async function removeEndpoints(ctx: Ctx, network: string, names: string[]
     if (!gone.length) return none;
     const nextNet: Network = { ...n, endpoints: n.endpoints.filter((e) => !gone.includes(e)) };
     const next: State = { ...state, networks: state.networks.map((x) => (x === n ? nextNet : x)) };
-    // Reversible steps first, the deletions (which cannot be undone) last.
-    const steps: Step[] = [];
-    const fw = await firewallChange(state, next);
-    if (fw) steps.push(fw);
+    // The firewall (reversible) first, the deletions (which cannot be undone) after it.
+    const cleanups: Step[] = [];
     const withPorts = gone.filter((e) => e.ports.length);
     if (withPorts.length) {
       const { conntrackStep } = await import('../net/conntrack.ts');
-      for (const ep of withPorts) steps.push(conntrackStep(n, ep, ep.ports));
+      for (const ep of withPorts) cleanups.push(conntrackStep(n, ep, ep.ports));
     }
-    steps.push(...endpointsRemoveSteps(gone.map((endpoint) => ({ network: n, endpoint })), null, next));
-    return { state: next, steps, result: { removed: gone.map((e) => e.name) } };
-  });
+    const removal = endpointsRemoveSteps(gone.map((endpoint) => ({ network: n, endpoint })), null, next, host.netnsStatus);
+    return { state: next, steps: removal.steps, afterFirewall: cleanups, atEnd: removal.atEnd, result: { removed: gone.map((e) => e.name) } };
+  } };
 }

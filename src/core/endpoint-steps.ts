@@ -10,15 +10,15 @@
 // owner takes the veth with it): the goal is the state, not the journey.
 import { existsSync } from 'node:fs';
 import { commandError, run } from '../net/exec.ts';
+import type { Family } from '../net/addr-text.ts';
 import type { HostView } from '../net/host.ts';
 import { ipBatchStep } from '../net/ipcmd.ts';
 import { aliasFor } from '../net/bridge.ts';
 import { randomVethName } from '../net/names.ts';
-import { netnsStatus } from '../net/netns.ts';
+import type { NetnsStatus } from '../net/netns.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
 import type { Step } from '../plan/steps.ts';
 
-export type Family = 4 | 6;
 export interface Member {
   network: Network;
   endpoint: Endpoint;
@@ -195,7 +195,7 @@ function tolerantBatchStep(lines: string[]): Step {
  * (see defaultRouteOwners) takes the route over, so the kernel keeps matching the state.
  * `route replace` runs before the old veth goes, so there is no moment without a route.
  */
-function routeHandoverSteps(gone: Member[], next: State): Step[] {
+function routeHandoverSteps(gone: Member[], next: State, status: (path: string) => NetnsStatus): Step[] {
   const steps: Step[] = [];
   for (const path of new Set(gone.map((g) => g.endpoint.netnsPath))) {
     const remaining = membersIn(next, path);
@@ -205,7 +205,7 @@ function routeHandoverSteps(gone: Member[], next: State): Step[] {
     const lines = after
       .filter((o) => before.some((b) => b.family === o.family && gone.some((g) => g.endpoint === b.endpoint)))
       .map((o) => routeLine(o, 'replace'));
-    if (lines.length && netnsStatus(path) === 'ok') steps.push(ipBatchStep(lines, [], path));
+    if (lines.length && status(path) === 'ok') steps.push(ipBatchStep(lines, [], path));
   }
   return steps;
 }
@@ -214,11 +214,17 @@ function routeHandoverSteps(gone: Member[], next: State): Step[] {
  * Delete the endpoints' veths, and the namespaces brnet created that no endpoint uses any more.
  * A veth whose namespace goes too is not deleted on its own: deleting the namespace takes the
  * pair with it, and the kernel tears dying namespaces down in batches, while each `ip link
- * del` waits for RCU on its own: one endpoint 37 -> 11 ms, fifty 1.6 s -> 0.07 s. The step
+ * del` waits for RCU on its own, which adds up to seconds for many endpoints. The step
  * waits until those veths are gone from the host, so the call ends with the host as the state
  * says; a veth still there after the wait (a process keeps its namespace alive) is deleted.
  */
-export function endpointsRemoveSteps(gone: Member[], host: HostView | null, next: State): Step[] {
+/** The removal, and the wait for veths that leave with their namespaces (which may run last). */
+export function endpointsRemoveSteps(
+  gone: Member[],
+  host: HostView | null,
+  next: State,
+  status: (path: string) => NetnsStatus,
+): { steps: Step[]; atEnd: Step[] } {
   const delNs = new Set<string>();
   for (const { endpoint: ep } of gone) {
     // netnsCreated is set only for named namespaces, whose spec is the name.
@@ -232,10 +238,9 @@ export function endpointsRemoveSteps(gone: Member[], host: HostView | null, next
     else lines.push(`link del dev ${ep.hostIfname}`);
   }
   for (const name of delNs) lines.push(`netns del ${name}`);
-  const steps = routeHandoverSteps(gone, next);
+  const steps = routeHandoverSteps(gone, next, status);
   if (lines.length) steps.push(tolerantBatchStep(lines));
-  if (withNs.length) steps.push(vethsGoneStep(withNs));
-  return steps;
+  return { steps, atEnd: withNs.length ? [vethsGoneStep(withNs)] : [] };
 }
 
 /** Waits for veths to leave with their namespaces; deletes those still there after the wait. */
@@ -243,7 +248,6 @@ function vethsGoneStep(veths: string[]): Step {
   const budgetMs = 250 + 10 * veths.length;
   return {
     show: veths.map((v) => `# ${v} goes with its namespace (else, after ${budgetMs} ms: ip link del dev ${v})`),
-    atEnd: true,
     async do() {
       const deadline = performance.now() + budgetMs;
       let left = veths.filter((v) => existsSync(`/sys/class/net/${v}`));

@@ -9,9 +9,8 @@
 import { conflict, invalid } from '../errors.ts';
 import { type Family, type Ip, allocateAddress, contains, formatIp, parseCidr, parseIp, reservedAddresses } from '../net/ipam.ts';
 import { checkIfname, checkObjectName, parseMac, stableMac } from '../net/names.ts';
-import { type NetnsRef, type NetnsView, netnsStatus, parseNetns, readNetns, requireNetns } from '../net/netns.ts';
+import { type NetnsRef, type NetnsView, parseNetns, requireNetns } from '../net/netns.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
-import { type Ctx, requireRoot } from './context.ts';
 import {
   type RouteOwner,
   defaultRouteOwners,
@@ -22,7 +21,7 @@ import {
   vethAddStep,
 } from './endpoint-steps.ts';
 import { findNetwork } from './lookup.ts';
-import { firewallChange, mutate } from './operation.ts';
+import type { Operation, Plan } from './runner.ts';
 import type { Step } from '../plan/steps.ts';
 
 /** Options as commander hands them over. */
@@ -154,14 +153,18 @@ export function planDefaultRoutes(state: State, n: Network, ep: Endpoint, view: 
   return { defaultRoute: mine.defaultRoute, routes };
 }
 
-export async function addEndpoint(ctx: Ctx, network: string, name: string, flags: AddFlags) {
+export interface Added {
+  network: Network;
+  endpoint: Endpoint;
+}
+
+export async function addEndpoint(network: string, name: string, flags: AddFlags): Promise<Operation<Added>> {
   const spec = parseAdd(network, name, flags);
   // Port specs are parsed before the lock too; the module loads only when -p is given.
   const portMod = spec.publish.length ? await import('./port.ts') : null;
   const requests = portMod ? spec.publish.flatMap((s) => portMod.parsePortSpec(s)) : [];
-  requireRoot(ctx);
   const listening = portMod?.prefetchListeners();
-  return mutate(ctx, async (state) => {
+  return { what: `add endpoint ${network}/${name}`, plan: async (state, host): Promise<Plan<Added>> => {
     await listening;
     const net = findNetwork(state, network);
     if (net.endpoints.some((e) => e.name === name)) {
@@ -182,11 +185,11 @@ export async function addEndpoint(ctx: Ctx, network: string, name: string, flags
     const members = membersIn(state, ref.path);
     const twin = members.find((m) => m.network === net);
     if (twin) throw conflict(`namespace ${ref.spec} is already attached to network ${network} as endpoint ${twin.endpoint.name}`);
-    const status = netnsStatus(ref.path);
+    const status = host.netnsStatus(ref.path);
     const createNetns = status === 'missing' && spec.createNetns && ref.name !== null ? ref.name : null;
     if (!createNetns) requireNetns(ref, status);
     // A namespace brnet is about to create holds nothing but lo: no need to look inside.
-    const view: NetnsView = createNetns ? { links: ['lo'], defaultRoutes: [] } : await readNetns(ref.path);
+    const view: NetnsView = createNetns ? { links: ['lo'], defaultRoutes: [] } : await host.netns(ref.path);
 
     const ep: Endpoint = {
       name,
@@ -196,7 +199,7 @@ export async function addEndpoint(ctx: Ctx, network: string, name: string, flags
       // created inherits it, so whichever endpoint leaves last deletes the namespace.
       netnsCreated: createNetns !== null || members.some((m) => m.endpoint.netnsCreated),
       ifname: chooseIfname(net.ifacePrefix, spec.ifname, view.links, ref.spec),
-      hostIfname: freeVethName(),
+      hostIfname: freeVethName((n) => host.links().links.has(n)),
       mac,
       ipv4,
       ipv6,
@@ -206,16 +209,16 @@ export async function addEndpoint(ctx: Ctx, network: string, name: string, flags
     };
     const { defaultRoute, routes } = planDefaultRoutes(state, net, ep, view);
     ep.defaultRoute = defaultRoute;
-    if (portMod) ep.ports = await portMod.allocateBindings(state, net, ep, requests);
+    if (portMod) ep.ports = await portMod.allocateBindings(state, net, ep, requests, host);
 
     const nextNet: Network = { ...net, endpoints: [...net.endpoints, ep] };
     const next: State = { ...state, networks: state.networks.map((n) => (n === net ? nextNet : n)) };
-    const steps: Step[] = [];
-    // Rules first: the direct-access drops for the address are in place before it answers.
-    const fw = await firewallChange(state, next);
-    if (fw) steps.push(fw);
-    steps.push(vethAddStep(nextNet, ep, createNetns), nsConfigStep(ep, routes));
-    if (portMod && ep.ports.length) steps.push(portMod.conntrackStep(nextNet, ep, ep.ports));
-    return { state: next, steps, result: { network: nextNet, endpoint: ep } };
-  });
+    // Rules first (the default): the direct-access drops for the address are in place before it answers.
+    return {
+      state: next,
+      steps: [vethAddStep(nextNet, ep, createNetns), nsConfigStep(ep, routes)],
+      afterFirewall: portMod && ep.ports.length ? [portMod.conntrackStep(nextNet, ep, ep.ports)] : [],
+      result: { network: nextNet, endpoint: ep },
+    };
+  } };
 }

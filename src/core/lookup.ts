@@ -1,7 +1,7 @@
 // Finding objects in the state, with the not-found errors every command shares.
 import { notFound } from '../errors.ts';
 import { ipFamily } from '../net/addr-text.ts';
-import type { Endpoint, GatewayMode, Network, Port, State } from '../state/schema.ts';
+import { type Endpoint, type Network, type Port, type State, modeOf } from '../state/schema.ts';
 
 export function findNetwork(state: State, name: string): Network {
   const n = state.networks.find((x) => x.name === name);
@@ -15,7 +15,7 @@ export function findEndpoint(net: Network, name: string): Endpoint {
   return ep;
 }
 
-export const modeOf = (n: Network, f: 4 | 6): GatewayMode => (f === 4 ? n.gatewayModeIpv4 : n.gatewayModeIpv6);
+export { modeOf };
 /** A routed binding opens the container port on the endpoint's own address: no host port. */
 export const isRouted = (n: Network, p: Pick<Port, 'hostIp'>) => modeOf(n, ipFamily(p.hostIp)) === 'routed';
 

@@ -1,16 +1,19 @@
 // network rm: its own module, so that removing loads none of what creating needs (IP math
-// and its library, node:crypto, the option parser): ~6 ms of loading per call.
+// and its library, node:crypto, the option parser); the compiled executable still loads
+// modules lazily, and loading costs are felt in every call.
 import { conflict, notFound } from '../errors.ts';
 import { bridgeDownStep } from '../net/bridge.ts';
-import { linksView, readBridgeAddresses } from '../net/host.ts';
 import type { Network, State } from '../state/schema.ts';
-import { type Ctx, requireRoot } from './context.ts';
-import { firewallChange, mutate } from './operation.ts';
-import { type Step, concurrently } from '../plan/steps.ts';
+import type { Step } from '../plan/steps.ts';
+import type { Host } from './host.ts';
+import type { Operation, Plan } from './runner.ts';
 
-export async function removeNetworks(ctx: Ctx, names: string[], opts: { force?: boolean; ifExists?: boolean }) {
-  requireRoot(ctx);
-  return mutate(ctx, async (state) => {
+export interface Removed {
+  removed: string[];
+}
+
+export function removeNetworks(names: string[], opts: { force?: boolean; ifExists?: boolean }): Operation<Removed> {
+  return { what: `remove network${names.length > 1 ? 's' : ''} ${names.join(', ')}`, plan: async (state, live: Host): Promise<Plan<Removed>> => {
     const targets: Network[] = [];
     for (const name of new Set(names)) {
       const n = state.networks.find((x) => x.name === name);
@@ -29,25 +32,28 @@ export async function removeNetworks(ctx: Ctx, names: string[], opts: { force?: 
     if (!targets.length) return { state: null, steps: [], result: { removed: [] as string[] } };
     // Addresses matter only on adopted bridges (brnet removes its own from them); links come
     // from sysfs.
-    const host = targets.every((n) => n.bridgeCreated) ? linksView() : await readBridgeAddresses();
+    const host = targets.every((n) => n.bridgeCreated) ? live.links() : await live.bridgeAddresses();
     const next: State = { ...state, networks: state.networks.filter((n) => !targets.includes(n)) };
-    const fw = await firewallChange(state, next);
     const bridges = targets.map((n) => bridgeDownStep(n, host, state.config));
     const result = { removed: targets.map((n) => n.name) };
     if (targets.every((n) => !n.endpoints.length)) {
-      // The usual case: the rules and the bridges go at the same time (both wait on the kernel,
-      // ~40 ms each); a bridge is undoable, by building it again.
-      return { state: next, steps: [concurrently(fw ? [fw, ...bridges] : bridges)], result };
+      // The usual case: the rules and the bridges go at the same time (both only wait on the
+      // kernel); a bridge is undoable, by building it again.
+      return { state: next, steps: bridges, firewall: 'with', result };
     }
     // With endpoints: the firewall first, then what cannot be undone (veths, namespaces).
-    const steps: Step[] = fw ? [fw] : [];
     // Flows DNATed into the endpoints of a network that goes away are forgotten too.
     const { conntrackStep } = await import('../net/conntrack.ts');
-    for (const n of targets) for (const ep of n.endpoints) if (ep.ports.length) steps.push(conntrackStep(n, ep, ep.ports));
+    const cleanups: Step[] = [];
+    for (const n of targets) for (const ep of n.endpoints) if (ep.ports.length) cleanups.push(conntrackStep(n, ep, ep.ports));
     // One batch deletes every endpoint of every network being removed.
     const { endpointsRemoveSteps } = await import('./endpoint-steps.ts');
-    steps.push(...endpointsRemoveSteps(targets.flatMap((network) => network.endpoints.map((endpoint) => ({ network, endpoint }))), host, next));
-    steps.push(...bridges);
-    return { state: next, steps, result };
-  });
+    const gone = endpointsRemoveSteps(
+      targets.flatMap((network) => network.endpoints.map((endpoint) => ({ network, endpoint }))),
+      host,
+      next,
+      live.netnsStatus,
+    );
+    return { state: next, steps: [...gone.steps, ...bridges], afterFirewall: cleanups, atEnd: gone.atEnd, result };
+  } };
 }

@@ -1,8 +1,7 @@
 // network create: from a validated spec and the current state to a plan (rm: network-rm.ts).
-import { readFileSync } from 'node:fs';
 import { BrnetError, conflict } from '../errors.ts';
 import { bridgeUpSteps } from '../net/bridge.ts';
-import { type HostView, linksView, readHostAddresses, readHostPrefixes } from '../net/host.ts';
+import type { HostView } from '../net/host.ts';
 import {
   type Cidr,
   DEFAULT_POOLS,
@@ -20,19 +19,8 @@ import {
 import { defaultBridgeName, newNetworkId, stableMac } from '../net/names.ts';
 import type { FamilyConfig, Network, State } from '../state/schema.ts';
 import { type CreateFlags, type FamilySpec, type NetworkSpec, parseCreate } from './network-spec.ts';
-import { type Ctx, requireRoot } from './context.ts';
-import { firewallChange, mutate } from './operation.ts';
-import type { Step } from '../plan/steps.ts';
-
-function machineId(): string {
-  for (const f of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
-    try {
-      const id = readFileSync(f, 'utf8').trim();
-      if (id) return id;
-    } catch {}
-  }
-  return 'brnet-no-machine-id';
-}
+import type { Host } from './host.ts';
+import type { Operation, Plan } from './runner.ts';
 
 /** Everything a new subnet must not overlap: other networks, host addresses and routes. */
 function usedPrefixes(state: State, host: HostView, family: Family, exceptDev: string | null): { cidr: Cidr; what: string }[] {
@@ -64,6 +52,7 @@ function familyConfig(
   host: HostView,
   exceptDev: string | null,
   isolated: boolean,
+  machineId: () => string,
 ): FamilyConfig {
   const used = usedPrefixes(state, host, family, exceptDev);
   let subnet = spec.subnet;
@@ -92,7 +81,7 @@ function familyConfig(
   };
 }
 
-function buildNetwork(spec: NetworkSpec, state: State, host: HostView): Network {
+function buildNetwork(spec: NetworkSpec, state: State, host: HostView, machineId: () => string): Network {
   const id = newNetworkId();
   const bridge = spec.bridgeName ?? defaultBridgeName(id);
   const owner = state.networks.find((n) => n.bridge === bridge);
@@ -104,8 +93,8 @@ function buildNetwork(spec: NetworkSpec, state: State, host: HostView): Network 
   // A bridge carrying brnet's marker is a leftover of an interrupted brnet call: it is ours.
   const created = !link || (link.alias?.startsWith('brnet:') ?? false);
   const exceptDev = link ? bridge : null;
-  const ipv4 = spec.ipv4 ? familyConfig(spec.ipv4, 4, state, host, exceptDev, spec.gatewayModeIpv4 === 'isolated') : null;
-  const ipv6 = spec.ipv6 ? familyConfig(spec.ipv6, 6, state, host, exceptDev, spec.gatewayModeIpv6 === 'isolated') : null;
+  const ipv4 = spec.ipv4 ? familyConfig(spec.ipv4, 4, state, host, exceptDev, spec.gatewayModeIpv4 === 'isolated', machineId) : null;
+  const ipv6 = spec.ipv6 ? familyConfig(spec.ipv6, 6, state, host, exceptDev, spec.gatewayModeIpv6 === 'isolated', machineId) : null;
   const keep = link && !created ? host.addrs.filter((a) => a.dev === bridge).map((a) => `${a.local}/${a.prefixlen}`) : [];
   return {
     name: spec.name,
@@ -162,10 +151,14 @@ function matchesSpec(n: Network, spec: NetworkSpec): boolean {
   );
 }
 
-export async function createNetwork(ctx: Ctx, name: string, flags: CreateFlags, ifNotExists: boolean) {
+export interface Created {
+  network: Network;
+  created: boolean;
+}
+
+export function createNetwork(name: string, flags: CreateFlags, ifNotExists: boolean): Operation<Created> {
   const spec = parseCreate(name, flags); // bad input fails here, before any lock or change
-  requireRoot(ctx);
-  return mutate(ctx, async (state) => {
+  return { what: `create network ${name}`, plan: async (state, live: Host): Promise<Plan<Created>> => {
     const existing = state.networks.find((n) => n.name === name);
     if (existing) {
       if (ifNotExists && matchesSpec(existing, spec)) return { state: null, steps: [], result: { network: existing, created: false } };
@@ -176,22 +169,20 @@ export async function createNetwork(ctx: Ctx, name: string, flags: CreateFlags, 
     }
     // Adopting an existing bridge needs its addresses (a netlink dump); a new bridge only needs
     // the prefixes to stay clear of, from /proc.
-    const adopting = spec.bridgeName !== null && linksView().links.has(spec.bridgeName);
-    let host = adopting ? await readHostAddresses() : readHostPrefixes(spec.ipv6 !== null);
+    const adopting = spec.bridgeName !== null && live.links().links.has(spec.bridgeName);
+    let host = adopting ? await live.addresses() : live.prefixes(spec.ipv6 !== null);
     let net: Network;
     try {
-      net = buildNetwork(spec, state, host);
+      net = buildNetwork(spec, state, host, live.machineId);
     } catch (e) {
       // /proc knows IPv4 addresses only as /32s without their device: a refusal is confirmed
       // with the full view, whose message names the address's prefix and device.
       if (adopting || !(e instanceof BrnetError) || e.code !== 'CONFLICT') throw e;
-      host = await readHostAddresses();
-      net = buildNetwork(spec, state, host);
+      host = await live.addresses();
+      net = buildNetwork(spec, state, host, live.machineId);
     }
     const next: State = { ...state, networks: [...state.networks, net] };
-    const steps: Step[] = bridgeUpSteps(net, host, state.config);
-    const fw = await firewallChange(state, next);
-    if (fw) steps.push(fw);
-    return { state: next, steps, result: { network: net, created: true } };
-  });
+    // The rules name the bridge: it exists first.
+    return { state: next, steps: bridgeUpSteps(net, host, state.config), firewall: 'after', result: { network: net, created: true } };
+  } };
 }

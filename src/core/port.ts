@@ -8,7 +8,6 @@
 import { conflict, invalid, notFound } from '../errors.ts';
 import { conntrackStep } from '../net/conntrack.ts';
 import {
-  type EphemeralRange,
   type Listener,
   type PortRequest,
   UNSPECIFIED,
@@ -18,18 +17,16 @@ import {
   ipFamily,
   listenerBlocks,
   parsePortSpec,
-  readEphemeralRange,
   prefetchListeners,
-  readListeners,
 } from '../net/ports.ts';
 import type { Endpoint, Network, Port, State } from '../state/schema.ts';
-import { type Ctx, requireRoot } from './context.ts';
 import { findEndpoint, findNetwork, isRouted, listBindings, modeOf } from './lookup.ts';
 import { bindingText } from '../net/addr-text.ts';
 
+import type { Host } from './host.ts';
+import type { Operation, Plan } from './runner.ts';
+
 export { bindingText, findEndpoint, isRouted, listBindings };
-import { firewallChange, mutate } from './operation.ts';
-import type { Step } from '../plan/steps.ts';
 
 export type { PortRequest } from '../net/ports.ts';
 export { conntrackStep, parsePortSpec, prefetchListeners };
@@ -37,20 +34,8 @@ export { conntrackStep, parsePortSpec, prefetchListeners };
 
 
 
-/** What the host tells about its ports; read lazily, so a call that needs neither reads neither. */
-export interface HostPorts {
-  listeners(): readonly Listener[];
-  ephemeral(): EphemeralRange;
-}
-
-function liveHostPorts(): HostPorts {
-  let listeners: Listener[] | undefined;
-  let range: EphemeralRange | undefined;
-  return {
-    listeners: () => (listeners ??= readListeners()),
-    ephemeral: () => (range ??= readEphemeralRange()),
-  };
-}
+/** What the allocator asks of the host (read lazily: a call that needs neither reads neither). */
+export type HostPorts = Pick<Host, 'listeners' | 'ephemeral'>;
 
 interface Target {
   hostIp: string;
@@ -206,8 +191,8 @@ export function planBindings(state: State, net: Network, ep: Endpoint, requests:
 }
 
 /** planBindings against the live host: its listening sockets and its ephemeral range. */
-export async function allocateBindings(state: State, net: Network, ep: Endpoint, requests: PortRequest[]): Promise<Port[]> {
-  return planBindings(state, net, ep, requests, liveHostPorts());
+export async function allocateBindings(state: State, net: Network, ep: Endpoint, requests: PortRequest[], host: HostPorts): Promise<Port[]> {
+  return planBindings(state, net, ep, requests, host);
 }
 
 /**
@@ -257,13 +242,6 @@ function withPorts(state: State, net: Network, ep: Endpoint, ports: Port[]): { n
   return { next: { ...state, networks: state.networks.map((n) => (n === net ? netNext : n)) }, ep: epNext };
 }
 
-async function portSteps(state: State, next: State, net: Network, ep: Endpoint, changed: Port[]): Promise<Step[]> {
-  const steps: Step[] = [];
-  const fw = await firewallChange(state, next);
-  if (fw) steps.push(fw);
-  steps.push(conntrackStep(net, ep, changed)); // after the rules: re-created flows meet the new ones
-  return steps;
-}
 
 export interface PortsResult {
   network: Network;
@@ -272,32 +250,36 @@ export interface PortsResult {
   ports: Port[];
 }
 
-export async function publishPorts(ctx: Ctx, network: string, endpoint: string, specs: string[]) {
+export function publishPorts(network: string, endpoint: string, specs: string[]): Operation<PortsResult> {
   const requests = specs.flatMap(parsePortSpec); // bad SPECs fail here, before the lock
-  requireRoot(ctx);
   const listening = prefetchListeners();
-  return mutate<PortsResult>(ctx, async (state) => {
+  return { what: `publish ports on ${network}/${endpoint}`, plan: async (state, host): Promise<Plan<PortsResult>> => {
     const net = findNetwork(state, network);
     const ep = findEndpoint(net, endpoint);
     await listening;
-    const ports = await allocateBindings(state, net, ep, requests);
-    for (const note of routedNotes(net, ep, requests)) ctx.note(note);
+    const ports = await allocateBindings(state, net, ep, requests, host);
     const { next, ep: epNext } = withPorts(state, net, ep, [...ep.ports, ...ports]);
-    return { state: next, steps: await portSteps(state, next, net, ep, ports), result: { network: net, endpoint: epNext, ports } };
-  });
+    // The flows go after the rules change: those re-created by the next packet meet the new rules.
+    return {
+      state: next,
+      steps: [],
+      afterFirewall: [conntrackStep(net, ep, ports)],
+      notes: routedNotes(net, ep, requests),
+      result: { network: net, endpoint: epNext, ports },
+    };
+  } };
 }
 
-export async function unpublishPorts(ctx: Ctx, network: string, endpoint: string, specs: string[]) {
+export function unpublishPorts(network: string, endpoint: string, specs: string[]): Operation<PortsResult> {
   const requests = specs.flatMap(parsePortSpec);
-  requireRoot(ctx);
-  return mutate<PortsResult>(ctx, async (state) => {
+  return { what: `unpublish ports of ${network}/${endpoint}`, plan: async (state): Promise<Plan<PortsResult>> => {
     const net = findNetwork(state, network);
     const ep = findEndpoint(net, endpoint);
     const gone = requests.length ? matchBindings(net, ep, requests) : ep.ports;
     if (!gone.length) return { state: null, steps: [], result: { network: net, endpoint: ep, ports: [] } };
     const { next, ep: epNext } = withPorts(state, net, ep, ep.ports.filter((p) => !gone.includes(p)));
-    return { state: next, steps: await portSteps(state, next, net, ep, gone), result: { network: net, endpoint: epNext, ports: gone } };
-  });
+    return { state: next, steps: [], afterFirewall: [conntrackStep(net, ep, gone)], result: { network: net, endpoint: epNext, ports: gone } };
+  } };
 }
 
 /** Every binding, or those of one network, or of one endpoint; unknown names are not found. */

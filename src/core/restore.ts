@@ -8,28 +8,39 @@ import { linkMaster } from '../net/host.ts';
 import { ipBatchStep } from '../net/ipcmd.ts';
 import type { Endpoint, State } from '../state/schema.ts';
 import { defaultRouteOwners, membersIn, nsConfigStep, vethAddStep } from './endpoint-steps.ts';
-import { type Ctx, requireRoot } from './context.ts';
+import type { Ctx } from './context.ts';
 import { type Comparison, compare, isStale } from './drift.ts';
-import { mutate } from './operation.ts';
+import { type Operation, readOnly } from './runner.ts';
 import type { Step } from '../plan/steps.ts';
 
 export async function check(ctx: Ctx) {
-  const { readOnly } = await import('./operation.ts');
   const state = await readOnly(ctx);
   const cmp = await compare(state);
   return { drift: cmp.drift, stale: cmp.stale };
 }
 
-export async function restore(ctx: Ctx) {
-  requireRoot(ctx);
-  return mutate(ctx, async (state) => {
-    const cmp = await compare(state);
-    const recreated: Endpoint[] = [];
-    const steps = [...linkSteps(state, cmp, recreated), ...firewallSteps(state, cmp)];
-    if (cmp.drift.length && !ctx.dryRun) ctx.note(`restoring ${cmp.drift.length} difference(s)…`);
-    // A re-created veth may have needed a new host-side name (a clash): record it.
-    return { state: recreated.length ? state : null, steps, result: { drift: cmp.drift, stale: cmp.stale } };
-  });
+export interface Restored {
+  drift: Comparison['drift'];
+  stale: Comparison['stale'];
+}
+
+export function restore(): Operation<Restored> {
+  return {
+    what: 'restore',
+    plan: async (state) => {
+      const cmp = await compare(state);
+      const recreated: Endpoint[] = [];
+      const steps = [...linkSteps(state, cmp, recreated), ...firewallSteps(state, cmp)];
+      return {
+        // A re-created veth may have needed a new host-side name (a clash): record it.
+        state: recreated.length ? state : null,
+        steps,
+        firewall: 'none', // the repair of the rules is among the steps, from what the kernel has
+        ...(cmp.drift.length ? { progress: `restoring ${cmp.drift.length} difference(s)…` } : {}),
+        result: { drift: cmp.drift, stale: cmp.stale },
+      };
+    },
+  };
 }
 
 function linkSteps(state: State, cmp: Comparison, recreated: Endpoint[]): Step[] {

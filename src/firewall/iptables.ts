@@ -71,8 +71,8 @@ export interface JumpOps {
  * network thus changes by a few lines when a network comes or goes, instead of being
  * rewritten whole, which keeps `iptables-restore` time flat as networks accumulate.
  * Small chains too: re-declaring flushes, i.e. deletes every rule, and with nf_tables a commit
- * that deletes anything waits for an RCU grace period (~15 ms per table here), while one that
- * only inserts returns at once (~3 ms): creating a network then costs no deletion at all.
+ * that deletes anything waits for an RCU grace period per table, while one that only inserts
+ * returns at once: creating a network then costs no deletion at all.
  */
 export function chainEdits(chain: string, old: string[], want: string[]): string[] | null {
   if (!old.length || new Set(old).size !== old.length || new Set(want).size !== want.length) return null;
@@ -173,7 +173,11 @@ const hasChains = (t: TableSet) => TABLES.some((tb) => t[tb].size > 0);
  * family gains its first or loses its last network, so ordinary calls spawn one process
  * per family at most.
  */
-export async function firewallStep(from: Ruleset, to: Ruleset, opts: { full?: boolean; kernel?: Partial<Record<Family, KernelRules>> } = {}): Promise<Step | null> {
+export async function firewallStep(
+  from: Ruleset,
+  to: Ruleset,
+  opts: { full?: boolean; readKernel?: (f: Family) => Promise<KernelRules> } = {},
+): Promise<Step | null> {
   const payloads: { f: Family; forward: string; forwardWhole: () => string; back: () => string; backWhole: () => string }[] = [];
   for (const f of [4, 6] as Family[]) {
     const had = hasChains(from[f]);
@@ -181,7 +185,7 @@ export async function firewallStep(from: Ruleset, to: Ruleset, opts: { full?: bo
     let fwd: JumpOps = { add: [], remove: [] };
     let back: JumpOps = { add: [], remove: [] };
     if (want !== had || opts.full) {
-      const kernel = opts.kernel?.[f] ?? (want || had ? await readKernelRules(f) : null);
+      const kernel = want || had ? await (opts.readKernel ?? readKernelRules)(f) : null;
       if (kernel) {
         fwd = jumpOpsFor(kernel, want);
         back = { add: fwd.remove, remove: fwd.add };
@@ -203,7 +207,6 @@ export async function firewallStep(from: Ruleset, to: Ruleset, opts: { full?: bo
   if (!payloads.length) return null;
   const applied: Family[] = [];
   return {
-    firewall: true,
     show: payloads.map((p) => `${restoreCmd(p.f)} --noflush <<'EOF'\n${p.forward}EOF`),
     async do() {
       for (const p of payloads) {

@@ -3,8 +3,8 @@
 // before it was published would never reach the endpoint, and a flow DNATed into an endpoint
 // would carry on after its port was unpublished (moby#8795, #44688, #44742).
 //
-// Cost: every `conntrack -D` walks the kernel's whole conntrack hash table (about 9 ms here
-// even when it is empty), once per filter. So the step lists the table once
+// Cost: every `conntrack -D` walks the kernel's whole conntrack hash table (slow even when
+// it is empty), once per filter. So the step lists the table once
 // (/proc/net/nf_conntrack, or `conntrack -L` where the kernel lacks it), picks in JS the
 // filters that match a tracked flow, and only then deletes, with all those filters in one
 // `conntrack -R FILE`. Publishing 100 ports thus costs no process at all when no flow is
@@ -111,7 +111,6 @@ export function conntrackStep(net: Network, ep: Endpoint, ports: readonly Port[]
   const filters = flowFilters(net, ep, ports);
   const all = filters.map((f) => `${f.line}\n`).join('');
   return {
-    afterFirewall: true,
     show: filters.length ? [`conntrack -R - <<'EOF'  # only the lines that match a flow listed\n${all}EOF`] : [],
     async do() {
       if (!filters.length) return;

@@ -9,23 +9,13 @@ export interface Step {
   do(): Promise<void>;
   /** Best effort; runs only if do() completed. */
   undo?(): Promise<void>;
-  /** A firewall commit: `brnet batch` replaces all of them with one at the end. */
-  firewall?: boolean;
-  /** Must run after the firewall commit (conntrack cleanup): a batch defers it to the end. */
-  afterFirewall?: boolean;
-  /**
-   * May as well run at the very end (waiting for namespaces to be torn down): a batch runs
-   * all of them there, once, so that the kernel tears the namespaces down together.
-   */
-  atEnd?: boolean;
 }
 
 /**
  * Steps that do not depend on each other, run at the same time. It pays where the kernel waits
  * for an RCU grace period in each of them (deleting a bridge; committing deleted rules, once
  * per table): the waits overlap instead of adding up. Every part starts, so undo undoes every
- * part, in reverse (each undo tolerates a part that did not happen). A part's `firewall` or
- * `afterFirewall` or `atEnd` flag is not carried over: `brnet batch` must not be given these.
+ * part, in reverse (each undo tolerates a part that did not happen).
  */
 export function concurrently(parts: Step[]): Step {
   if (parts.length === 1 && parts[0]) return parts[0];

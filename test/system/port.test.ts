@@ -187,7 +187,7 @@ describeRoot('port publish / unpublish / ls (IPv4)', () => {
     }
     const j = await sb.brnet(['port', 'publish', 'web', 'app', '70000', '--json']);
     expect(j.code).toBe(2);
-    expect(JSON.parse(j.stderr).error).toMatchObject({ code: 'INVALID', exitCode: 2 });
+    expect(JSON.parse(j.stderr).error).toMatchObject({ code: 'USAGE', exitCode: 2 });
     expect(await snapshot(sb)).toEqual(before);
   });
 

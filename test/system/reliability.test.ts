@@ -199,7 +199,7 @@ describeRoot('reliability: rollback', () => {
     await sb.sh(`dd if=/dev/zero of=${sb.stateDir}/filler bs=4k count=64 2>/dev/null; true`);
     const r = await sb.brnet(['network', 'create', 'second', '--ipv6', '--subnet', '10.74.0.0/24']);
     expect(r.code).toBe(5);
-    expect(r.stderr).toMatch(/^brnet: cannot write state file .*state\.json/);
+    expect(r.stderr).toMatch(/^brnet: cannot create network second: cannot write state file .*state\.json/);
     expect((await sb.sh('ip -br link')).stdout).toBe(before.links);
     expect(rules(await sb.iptablesSave(4))).toBe(before.v4);
     expect(rules(await sb.iptablesSave(6))).toBe(before.v6);

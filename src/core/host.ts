@@ -1,0 +1,68 @@
+// What a planner may know of the host, handed to it by the runner: a planner is then a
+// function of (state, request, host), and a test can plan any operation against a host it
+// describes (test/unit/plans.test.ts), without root. The live host reads each fact when first
+// asked and keeps it for the rest of the plan; every read is one of the cheap views of
+// net/host.ts, net/netns.ts and net/ports.ts.
+import type { KernelRules } from '../firewall/iptables.ts';
+import type { Family } from '../firewall/rules.ts';
+import { type HostView, linksView, readBridgeAddresses, readHostAddresses, readHostPrefixes } from '../net/host.ts';
+import { type NetnsStatus, type NetnsView, netnsStatus, readNetns } from '../net/netns.ts';
+import { type EphemeralRange, type Listener, readEphemeralRange, readListeners } from '../net/ports.ts';
+import { readFileSync } from 'node:fs';
+
+export interface Host {
+  /** Links only, from sysfs. */
+  links(): HostView;
+  /** Prefixes to keep clear of, from /proc (IPv4 addresses as /32s, without devices). */
+  prefixes(v6: boolean): HostView;
+  /** Global addresses with their devices, and routes (one `ip` process). */
+  addresses(): Promise<HostView>;
+  /** The global addresses of bridges only. */
+  bridgeAddresses(): Promise<HostView>;
+  netnsStatus(path: string): NetnsStatus;
+  /** Interfaces and default routes inside a namespace. */
+  netns(path: string): Promise<NetnsView>;
+  /** Listening TCP and bound UDP sockets (/proc/net). */
+  listeners(): readonly Listener[];
+  /** The ephemeral port range, less the reserved ports. */
+  ephemeral(): EphemeralRange;
+  /** What brnet's IPv6 pool is derived from. */
+  machineId(): string;
+  /** brnet's rules and built-in jumps as the kernel has them (for the first and last network). */
+  firewall(f: Family): Promise<KernelRules>;
+}
+
+const once = <T>(read: () => T): (() => T) => {
+  let value: { v: T } | undefined;
+  return () => (value ??= { v: read() }).v;
+};
+
+export function liveHost(): Host {
+  const prefixes = new Map<boolean, HostView>();
+  const namespaces = new Map<string, Promise<NetnsView>>();
+  const rules = new Map<Family, Promise<KernelRules>>();
+  const addresses = once(readHostAddresses);
+  const bridgeAddresses = once(readBridgeAddresses);
+  return {
+    links: once(linksView),
+    prefixes: (v6) => prefixes.get(v6) ?? prefixes.set(v6, readHostPrefixes(v6)).get(v6)!,
+    addresses,
+    bridgeAddresses,
+    netnsStatus,
+    netns: (path) => namespaces.get(path) ?? namespaces.set(path, readNetns(path)).get(path)!,
+    listeners: once(readListeners),
+    ephemeral: once(readEphemeralRange),
+    machineId: once(readMachineId),
+    firewall: (f) => rules.get(f) ?? rules.set(f, import('../firewall/iptables.ts').then((m) => m.readKernelRules(f))).get(f)!,
+  };
+}
+
+function readMachineId(): string {
+  for (const f of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
+    try {
+      const id = readFileSync(f, 'utf8').trim();
+      if (id) return id;
+    } catch {}
+  }
+  return 'brnet-no-machine-id';
+}
