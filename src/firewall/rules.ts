@@ -13,9 +13,10 @@
 //   raw     PREROUTING -> BRNET-RAW -> BRNET-RAW-<id> (direct-access and remote-loopback drops)
 // Per-network chains keep an operation's change small: publishing a port rewrites only its
 // own network's chains, however many other networks and ports exist.
-import type { Endpoint, GatewayMode, Network, Port, State } from '../state/schema.ts';
+import { type Endpoint, type GatewayMode, type Network, type Port, type State, modeOf } from '../state/schema.ts';
 
-export type Family = 4 | 6;
+export type { Family } from '../net/addr-text.ts';
+import { type Family, ipFamily } from '../net/addr-text.ts';
 export type Table = 'raw' | 'filter' | 'nat';
 export const TABLES: Table[] = ['raw', 'filter', 'nat'];
 
@@ -62,8 +63,6 @@ export const chainNames = (n: Network) => ({
 });
 
 const addr = (cidr: string | null) => (cidr ? (cidr.split('/')[0] ?? null) : null);
-export const familyOf = (ip: string): Family => (ip.includes(':') ? 6 : 4);
-const modeOf = (n: Network, f: Family): GatewayMode => (f === 4 ? n.gatewayModeIpv4 : n.gatewayModeIpv6);
 const subnetOf = (n: Network, f: Family) => (f === 4 ? n.ipv4 : n.ipv6)?.subnet ?? null;
 const epAddr = (e: Endpoint, f: Family) => addr(f === 4 ? e.ipv4 : e.ipv6);
 const isNatMode = (m: GatewayMode) => m === 'nat' || m === 'nat-unprotected';
@@ -148,7 +147,7 @@ function bindings(n: Network, f: Family): { ep: Endpoint; cip: string; port: Por
   for (const ep of n.endpoints) {
     const cip = epAddr(ep, f);
     if (!cip) continue;
-    for (const port of ep.ports) if (familyOf(port.hostIp) === f) out.push({ ep, cip, port });
+    for (const port of ep.ports) if (ipFamily(port.hostIp) === f) out.push({ ep, cip, port });
   }
   return out;
 }
@@ -215,7 +214,7 @@ function postRules(n: Network, f: Family): string[] {
  * The reference driver writes one drop per endpoint; brnet writes one per network, for the
  * whole subnet minus the gateway (the host's own address, which stays reachable), to the same
  * effect for every endpoint address. The raw table then changes with networks only, so adding
- * or removing an endpoint commits one table fewer (each commit costs ~15 ms with iptables-nft).
+ * or removing an endpoint commits one table fewer (each nf_tables commit has a fixed cost).
  */
 function rawRules(n: Network, f: Family, mode: GatewayMode): string[] {
   const rules: string[] = [];

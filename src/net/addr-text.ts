@@ -2,7 +2,9 @@
 // commands (`ls`, `inspect`) use it and must not load the IP-parsing library.
 import type { Port } from '../state/schema.ts';
 
-export const ipFamily = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
+export type Family = 4 | 6;
+
+export const ipFamily = (ip: string): Family => (ip.includes(':') ? 6 : 4);
 export const isUnspecified = (ip: string) => ip === '0.0.0.0' || ip === '::';
 
 /** `1.2.3.4:80` / `[::1]:80`: how an address and port are written together. */

@@ -39,17 +39,8 @@ const packageOf: Record<string, string> = {
   sysctl: 'procps',
 };
 
-let spawned = 0;
-
 // --debug sets BRNET_DEBUG (see cli.ts), so that turning it on needs no import of this module.
 const debugOn = () => process.env.BRNET_DEBUG === '1';
-export function isDebug(): boolean {
-  return debugOn();
-}
-/** How many processes this invocation has started (the benchmark reads it from --debug). */
-export function spawnCount(): number {
-  return spawned;
-}
 
 /** A printable form of argv, for --dry-run plans and error messages. */
 export function shellQuote(argv: readonly string[]): string {
@@ -60,7 +51,6 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error('run: empty argv');
   const started = performance.now();
-  spawned++;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { Address4, Address6 } from 'ip-address';
 import { invalid } from '../errors.ts';
 
-export type Family = 4 | 6;
+export type { Family } from './addr-text.ts';
+import type { Family } from './addr-text.ts';
 export interface Ip {
   family: Family;
   value: bigint;

@@ -1,8 +1,8 @@
 // Published-port primitives: the SPEC grammar, host-IP overlap, the host's listening sockets
 // (from /proc/net, no process) and the ephemeral port range. Parsing is pure so that it is
 // tested as data; the readers are thin wrappers around the pure parsers.
-// node:fs's callback readFile, not node:fs/promises: loading the latter costs ~3 ms (it pulls
-// in readline for FileHandle.readLines).
+// node:fs's callback readFile, not node:fs/promises: loading the latter pulls in readline
+// (for FileHandle.readLines), which no call needs.
 import { readFile, readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { invalid } from '../errors.ts';
@@ -190,8 +190,8 @@ let listenerPrefetch: Promise<void> | null = null;
 /**
  * Starts reading the listeners in the background (libuv's threads, the four files at once)
  * so that the reads overlap the lock and the state read; readListeners then waits for none.
- * /proc/net/tcp and tcp6 cost ~3.5 ms each even on an idle host (the kernel walks its whole
- * connection hash table), so this takes ~7 ms off every publishing call.
+ * /proc/net/tcp and tcp6 are slow to read even on an idle host (the kernel walks its whole
+ * connection hash table), so overlapping them is felt in every publishing call.
  */
 export function prefetchListeners(): Promise<void> {
   listenerPrefetch ??= Promise.all(

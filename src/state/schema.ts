@@ -74,6 +74,9 @@ export const NetworkSchema = z.object({
 });
 export type Network = z.Infer<typeof NetworkSchema>;
 
+/** A network's gateway mode for one address family. */
+export const modeOf = (n: Network, f: 4 | 6): GatewayMode => (f === 4 ? n.gatewayModeIpv4 : n.gatewayModeIpv6);
+
 export const PoolSchema = z.object({ base: z.string, size: z.number });
 
 export const ConfigSchema = z.object({

@@ -74,8 +74,8 @@ class AtomicStateFile {
 
 /**
  * The file's text: the settings on the first line, then one network per line. JSON.stringify's
- * compact form runs on JSC's fast path (a loaded host's state: 0.3 ms, against 7 ms indented,
- * and 445 KB instead of 760 KB to write, read back and parse); a line per network keeps the
+ * compact form runs on JSC's fast path (over twenty times faster than the indented form for a
+ * loaded host's state, and about 40% fewer bytes to write, read back and parse); a line per network keeps the
  * file readable with `jq` or an editor and its changes one line each.
  */
 export function serialize(state: State): string {

@@ -1,5 +1,5 @@
 // Shell completion, generated from the commander tree: `brnet completion bash|zsh` prints a
-// static script (no node start-up on every TAB press). Only the names of existing networks
+// static script (no brnet start-up on every TAB press). Only the names of existing networks
 // and endpoints are looked up at completion time, by running `brnet … ls -q`.
 //
 // Two steps, both pure: completionModel() here flattens the tree into one record per command

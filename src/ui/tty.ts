@@ -1,8 +1,8 @@
 // The two descriptors brnet writes to. Everything brnet prints goes through write() below, a
 // plain write(2) on the descriptor, and whether a descriptor is a terminal is read from /proc:
 // in the compiled executable, touching process.stdout or process.stderr, or loading node:tty,
-// builds Node's stream objects first, ~15 ms of a call that takes ~35 (measured with a program
-// that prints one line either way).
+// builds Node's stream objects first, which costs about as much as the rest of a short call
+// (measured with a program that prints one line either way).
 import { readlinkSync, writeSync } from 'node:fs';
 
 export type Fd = 1 | 2;

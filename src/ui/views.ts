@@ -1,5 +1,4 @@
 // The JSON shapes of product.md, built from the state. Field names are a contract.
-import { hostPortText } from '../net/addr-text.ts';
 import type { Endpoint, Network, Port } from '../state/schema.ts';
 
 export function portView(n: Network, ep: Endpoint, p: Port) {
