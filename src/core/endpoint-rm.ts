@@ -1,9 +1,14 @@
-// endpoint rm: firewall, conntrack, route hand-over, one tolerant ip -batch deleting veths
-// and the namespaces brnet created. Its own module, so that removing loads none of what
-// adding needs (address assignment and its IP library, the option parser).
+// endpoint rm: firewall, route hand-over, one tolerant ip -batch deleting veths and the
+// namespaces brnet created, conntrack. The removal steps serve `network rm --force` too.
+// Its own module, so that removing loads none of what adding needs (address assignment and
+// its IP library, the option parser).
 import { notFound } from '../errors.ts';
+import type { HostView } from '../net/host.ts';
+import type { NetnsStatus } from '../net/netns.ts';
+import { ipBatchStep } from '../net/ipcmd.ts';
+import { tolerantBatchStep, vethsGoneStep } from '../net/veth.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
-import { endpointsRemoveSteps } from './endpoint-steps.ts';
+import { type Member, defaultRouteOwners, membersIn, routeLine } from './default-routes.ts';
 import { findNetwork } from './lookup.ts';
 import type { Step } from '../plan/steps.ts';
 import type { Operation, Plan } from './runner.ts';
@@ -37,4 +42,57 @@ export function removeEndpoints(network: string, names: string[], opts: { ifExis
     const removal = endpointsRemoveSteps(gone.map((endpoint) => ({ network: n, endpoint })), null, next, host.netnsStatus);
     return { state: next, steps: removal.steps, afterFirewall: cleanups, atEnd: removal.atEnd, result: { removed: gone.map((e) => e.name) } };
   } };
+}
+
+/**
+ * When an endpoint that carried a namespace's default route leaves, the next endpoint in line
+ * (see defaultRouteOwners) takes the route over, so the kernel keeps matching the state.
+ * `route replace` runs before the old veth goes, so there is no moment without a route.
+ */
+function routeHandoverSteps(gone: Member[], next: State, status: (path: string) => NetnsStatus): Step[] {
+  const steps: Step[] = [];
+  for (const path of new Set(gone.map((g) => g.endpoint.netnsPath))) {
+    const remaining = membersIn(next, path);
+    if (!remaining.length) continue;
+    const before = defaultRouteOwners([...remaining, ...gone.filter((g) => g.endpoint.netnsPath === path)]);
+    const after = defaultRouteOwners(remaining);
+    const lines = after
+      .filter((o) => before.some((b) => b.family === o.family && gone.some((g) => g.endpoint === b.endpoint)))
+      .map((o) => routeLine(o, 'replace'));
+    if (lines.length && status(path) === 'ok') steps.push(ipBatchStep(lines, [], path));
+  }
+  return steps;
+}
+
+/**
+ * Delete the endpoints' veths, and the namespaces brnet created that no endpoint uses any more.
+ * A veth whose namespace goes too is not deleted on its own: deleting the namespace takes the
+ * pair with it, and the kernel tears dying namespaces down in batches, while each `ip link
+ * del` waits for RCU on its own, which adds up to seconds for many endpoints. The step
+ * waits until those veths are gone from the host, so the call ends with the host as the state
+ * says; a veth still there after the wait (a process keeps its namespace alive) is deleted.
+ */
+/** The removal, and the wait for veths that leave with their namespaces (which may run last). */
+export function endpointsRemoveSteps(
+  gone: Member[],
+  host: HostView | null,
+  next: State,
+  status: (path: string) => NetnsStatus,
+): { steps: Step[]; atEnd: Step[] } {
+  const delNs = new Set<string>();
+  for (const { endpoint: ep } of gone) {
+    // netnsCreated is set only for named namespaces, whose spec is the name.
+    if (ep.netnsCreated && !membersIn(next, ep.netnsPath).length) delNs.add(ep.netns);
+  }
+  const lines: string[] = [];
+  const withNs: string[] = [];
+  for (const { endpoint: ep } of gone) {
+    if (host && !host.links.has(ep.hostIfname)) continue;
+    if (ep.netnsCreated && delNs.has(ep.netns)) withNs.push(ep.hostIfname);
+    else lines.push(`link del dev ${ep.hostIfname}`);
+  }
+  for (const name of delNs) lines.push(`netns del ${name}`);
+  const steps = routeHandoverSteps(gone, next, status);
+  if (lines.length) steps.push(tolerantBatchStep(lines));
+  return { steps, atEnd: withNs.length ? [vethsGoneStep(withNs)] : [] };
 }

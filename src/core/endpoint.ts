@@ -11,15 +11,8 @@ import { type Family, type Ip, allocateAddress, contains, formatIp, parseCidr, p
 import { checkIfname, checkObjectName, parseMac, stableMac } from '../net/names.ts';
 import { type NetnsRef, type NetnsView, parseNetns, requireNetns } from '../net/netns.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
-import {
-  type RouteOwner,
-  defaultRouteOwners,
-  freeVethName,
-  membersIn,
-  nsConfigStep,
-  routeFamilies,
-  vethAddStep,
-} from './endpoint-steps.ts';
+import { freeVethName, nsConfigStep, vethAddStep } from '../net/veth.ts';
+import { type RouteOwner, defaultRouteOwners, membersIn, routeFamilies } from './default-routes.ts';
 import { findNetwork } from './lookup.ts';
 import type { Operation, Plan } from './runner.ts';
 import type { Step } from '../plan/steps.ts';

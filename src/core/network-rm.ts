@@ -47,7 +47,7 @@ export function removeNetworks(names: string[], opts: { force?: boolean; ifExist
     const cleanups: Step[] = [];
     for (const n of targets) for (const ep of n.endpoints) if (ep.ports.length) cleanups.push(conntrackStep(n, ep, ep.ports));
     // One batch deletes every endpoint of every network being removed.
-    const { endpointsRemoveSteps } = await import('./endpoint-steps.ts');
+    const { endpointsRemoveSteps } = await import('./endpoint-rm.ts');
     const gone = endpointsRemoveSteps(
       targets.flatMap((network) => network.endpoints.map((endpoint) => ({ network, endpoint }))),
       host,

@@ -1,7 +1,8 @@
 // Pure endpoint logic: flag parsing, addresses, interface names, default routes, batch lines.
 import { describe, expect, it } from 'vitest';
 import { type AddFlags, assignAddress, chooseIfname, parseAdd, planDefaultRoutes } from '../../src/core/endpoint.ts';
-import { defaultRouteOwners, freeVethName, hostAddLines, nsAddLines, routeFamilies } from '../../src/core/endpoint-steps.ts';
+import { defaultRouteOwners, routeFamilies } from '../../src/core/default-routes.ts';
+import { freeVethName, hostAddLines, nsAddLines } from '../../src/net/veth.ts';
 import { BrnetError } from '../../src/errors.ts';
 import { parseIp } from '../../src/net/ipam.ts';
 import { stableMac } from '../../src/net/names.ts';

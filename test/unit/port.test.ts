@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { thrown } from '../helpers/errors.ts';
-import { type HostPorts, matchBindings, planBindings } from '../../src/core/port.ts';
+import { type HostPorts, matchBindings, planBindings } from '../../src/core/port-bindings.ts';
 import { filterMatches, flowFilters, parseConntrackList } from '../../src/net/conntrack.ts';
 import {
   type EphemeralRange,
