@@ -3,8 +3,8 @@
 //   machine's platform. It needs no Node and no node_modules at run time.
 // - dist/cli.js: one ESM bundle of the same sources for Node, the fallback where Bun has no
 //   build (bin/brnet runs it when dist/brnet is missing, or with BRNET_RUNTIME=node).
-// The banner gives the bundled CommonJS dependencies (commander, proper-lockfile,
-// write-file-atomic) the `require` and `__filename` that ESM lacks.
+// The banner gives the bundled CommonJS dependencies (commander, proper-lockfile) the
+// `require` and `__filename` that ESM lacks.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -3,8 +3,8 @@
 // ever replaced by an atomic rename. lowdb provides the Low container; its own JSONFile
 // adapter is not used because it neither locks, nor fsyncs, and goes memory-only when
 // NODE_ENV=test (see AtomicStateFile below).
-import { linkSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Low } from 'lowdb';
 import { environment } from '../errors.ts';
 import { ShapeError } from '../validate/shape.ts';
@@ -58,10 +58,8 @@ class AtomicStateFile {
     try {
       linkSync(this.file, bak);
     } catch {}
-    // Imported here, not at the top: read-only commands never pay for it.
-    const { default: writeFileAtomic } = await import('write-file-atomic');
     try {
-      await writeFileAtomic(this.file, serialize(data), { mode: 0o600, fsync: true });
+      writeAtomic(this.file, serialize(data));
     } catch (e) {
       throw environment(`cannot write state file ${this.file}: ${(e as Error).message}`);
     }
@@ -69,6 +67,43 @@ class AtomicStateFile {
     try {
       unlinkSync(`${this.file}.ok`);
     } catch {}
+  }
+}
+
+/**
+ * Replaces `file` with `text` so that a reader, or a crash at any moment, sees the old file or
+ * the new one, whole: a new file beside it (created, never opened through a link), written,
+ * flushed to disk, renamed over the old one, and the directory flushed so the rename lasts.
+ * A rename replaces a symlink planted as `file` instead of writing where it points.
+ * Written here rather than with write-file-atomic, for a measured reason: in the compiled
+ * executable it took 15 ms for a loaded host's state (its asynchronous calls, and loading it,
+ * another 6), where these few synchronous calls take 2-3. A crash between creating and renaming
+ * leaves a `state.json.tmp-*` file, which nothing reads.
+ */
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    const buf = Buffer.from(text);
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  const dir = openSync(dirname(file), constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
   }
 }
 

@@ -1,7 +1,7 @@
 // Concurrency, crashes and damaged state files: brnet must never lose or leak anything.
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseCidr, overlaps } from '../../src/net/ipam.ts';
 import { BRNET_BIN, Sandbox, describeRoot } from '../helpers/sandbox.ts';
@@ -110,6 +110,22 @@ describeRoot('reliability: state file', () => {
     expect(bak.networks.map((n: any) => n.name)).toEqual(['a']);
     const { statSync } = await import('node:fs');
     expect(statSync(stateFile()).mode & 0o777).toBe(0o600);
+  });
+
+  it('a write replaces a symlink planted as state.json, never the file it points to, and leaves no temporary file', async () => {
+    const { lstatSync, readdirSync, symlinkSync, unlinkSync } = await import('node:fs');
+    const good = readFileSync(stateFile(), 'utf8');
+    const target = join(mkdtempSync(join(tmpdir(), 'brnet-target-')), 'victim');
+    writeFileSync(target, good);
+    unlinkSync(stateFile());
+    symlinkSync(target, stateFile());
+    await sb.brnetOk(['network', 'create', 'via-link', '--subnet', '10.76.0.0/24']);
+    expect(readFileSync(target, 'utf8')).toBe(good);
+    expect(lstatSync(stateFile()).isSymbolicLink()).toBe(false);
+    expect(JSON.parse(readFileSync(stateFile(), 'utf8')).networks.map((n: any) => n.name)).toContain('via-link');
+    expect(readdirSync(sb.stateDir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    await sb.brnetOk(['network', 'rm', 'via-link']);
+    rmSync(dirname(target), { recursive: true, force: true });
   });
 
   it('a corrupt state file is never overwritten: exit 5 naming the file', async () => {
