@@ -109,9 +109,12 @@ export function parseFibTrieLocal(text: string): string[] {
   const out = new Set<string>();
   let leaf = '';
   for (const line of text.split('\n')) {
-    const m = /\|-- (\d+\.\d+\.\d+\.\d+)$/.exec(line);
-    if (m) leaf = m[1] ?? '';
-    else if (/^\s+\/32 host LOCAL/.test(line) && leaf && !leaf.startsWith('127.')) out.add(leaf);
+    // Plain string tests first: the trie has several lines per prefix, and most are neither.
+    const at = line.indexOf('|-- ');
+    if (at >= 0) {
+      const m = /^(\d+\.\d+\.\d+\.\d+)$/.exec(line.slice(at + 4));
+      leaf = m?.[1] ?? '';
+    } else if (leaf && line.endsWith('/32 host LOCAL') && !leaf.startsWith('127.')) out.add(leaf);
   }
   return [...out];
 }
@@ -120,6 +123,8 @@ export function parseFibTrieLocal(text: string): string[] {
 export function parseIfInet6(text: string): HostAddr[] {
   const out: HostAddr[] = [];
   for (const line of text.split('\n')) {
+    // Every veth has a link-local address: skipped before any splitting, they cost nothing.
+    if (line.startsWith('fe80')) continue;
     const f = line.trim().split(/\s+/);
     if (f.length < 6 || f[3] !== '00') continue;
     const [hex = '', , plen = '', , , dev = ''] = f;
