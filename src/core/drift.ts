@@ -1,12 +1,12 @@
 // Compares the kernel with the state: the shared ground of `brnet check` (report) and
 // `brnet restore` (converge). Reads the host once (`ip -batch`, one `iptables-save` per
 // family); never changes anything.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { type KernelRules, normalizeSpec, readKernelRules } from '../firewall/iptables.ts';
+import { type KernelRules, normalizeSpec } from '../firewall/iptables.ts';
 import { type Family, TABLES, enabledFamilies, jumps, renderRules, type Ruleset } from '../firewall/rules.ts';
 import { bridgeAddresses } from '../net/bridge.ts';
-import { type HostView, linkAlias, linkMaster, linkNames, readBridgeAddresses } from '../net/host.ts';
-import type { Endpoint, Network, State } from '../state/schema.ts';
+import type { HostView } from '../net/host.ts';
+import type { Network, State } from '../state/schema.ts';
+import type { Host } from './host.ts';
 
 export interface Drift {
   kind: 'missing' | 'wrong' | 'leftover';
@@ -29,27 +29,25 @@ export interface Comparison {
   orphanLinks: string[];
 }
 
-export const isStale = (ep: Endpoint) => !existsSync(ep.netnsPath);
-
-export async function compare(state: State): Promise<Comparison> {
-  // The processes start now; the sysfs and /run/netns lookups below (tens of ms with a
-  // thousand endpoints) run while they work.
+/** Compares the kernel, as `host` shows it, with the state. */
+export async function compare(state: State, host: Host): Promise<Comparison> {
+  // The processes start now; the sysfs and /run/netns lookups below (many with a thousand
+  // endpoints) run while they work.
   const pending = Promise.all([
-    readBridgeAddresses(),
-    state.config.iptables ? readKernelRules(4) : Promise.resolve(null),
-    state.config.ip6tables ? readKernelRules(6) : Promise.resolve(null),
+    host.bridgeAddresses(),
+    state.config.iptables ? host.firewall(4) : Promise.resolve(null),
+    state.config.ip6tables ? host.firewall(6) : Promise.resolve(null),
   ]);
   const drift: Drift[] = [];
   const stale: StaleEndpoint[] = [];
-  const named = new Set(readdirOrEmpty('/run/netns'));
-  const exists = (path: string) => (path.startsWith('/run/netns/') && !path.slice(11).includes('/') ? named.has(path.slice(11)) : existsSync(path));
+  const exists = (path: string) => host.netnsExists(path);
 
   const knownLinks = new Set<string>();
   const present = new Set<Network>();
   for (const n of state.networks) {
     knownLinks.add(n.bridge);
     // One directory listing per bridge (its ports) instead of a lookup per endpoint.
-    const ports = checkBridge(n, drift);
+    const ports = checkBridge(n, drift, host);
     if (ports) present.add(n);
     for (const ep of n.endpoints) {
       knownLinks.add(ep.hostIfname);
@@ -58,7 +56,7 @@ export async function compare(state: State): Promise<Comparison> {
         continue;
       }
       if (ports?.has(ep.hostIfname)) continue;
-      const master = linkMaster(ep.hostIfname);
+      const master = host.linkMaster(ep.hostIfname);
       if (master === undefined) drift.push({ kind: 'missing', what: `veth ${ep.hostIfname} of endpoint ${n.name}/${ep.name}` });
       else if (master !== n.bridge) {
         drift.push({ kind: 'wrong', what: `veth ${ep.hostIfname} of endpoint ${n.name}/${ep.name} is not attached to ${n.bridge}` });
@@ -66,59 +64,40 @@ export async function compare(state: State): Promise<Comparison> {
     }
   }
   const orphanLinks: string[] = [];
-  for (const name of linkNames()) {
+  for (const name of host.linkNames()) {
     if (knownLinks.has(name)) continue;
-    const alias = linkAlias(name);
+    const alias = host.linkAlias(name);
     if (!alias?.startsWith('brnet:')) continue;
     orphanLinks.push(name);
     drift.push({ kind: 'leftover', what: `device ${name} (${alias}) is not in the state` });
   }
 
-  const [host, k4, k6] = await pending;
-  for (const n of present) checkAddresses(n, host, drift);
+  const [addresses, k4, k6] = await pending;
+  for (const n of present) checkAddresses(n, addresses, drift);
   const kernel = { 4: k4, 6: k6 } as Record<Family, KernelRules | null>;
   const desired = renderRules(state);
   for (const f of enabledFamilies(state)) {
     const k = kernel[f];
     if (k) checkRules(f, desired, k, drift);
   }
-  return { host, kernel, desired, drift, stale, orphanLinks };
-}
-
-function readdirOrEmpty(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
+  return { host: addresses, kernel, desired, drift, stale, orphanLinks };
 }
 
 /**
- * The bridge device itself, from sysfs; returns its ports, or null when it is missing or not
- * a bridge. Only a bridge has `brif/` (its ports), so one listing says that it exists, that
- * it is a bridge and which veths are attached: two more reads (flags, MTU) finish the check.
+ * The bridge device itself; returns its ports, or null when it is missing or not a bridge.
+ * One listing of its ports says which veths are attached, so endpoints need no lookup each.
  */
-function checkBridge(n: Network, drift: Drift[]): Set<string> | null {
-  const dir = `/sys/class/net/${n.bridge}`;
-  let ports: string[];
-  try {
-    ports = readdirSync(`${dir}/brif`);
-  } catch {
-    if (existsSync(dir)) drift.push({ kind: 'wrong', what: `device ${n.bridge} of network ${n.name} is not a bridge` });
+function checkBridge(n: Network, drift: Drift[], host: Host): Set<string> | null {
+  const ports = host.bridgePorts(n.bridge);
+  const link = host.links().links.get(n.bridge);
+  if (!ports || !link) {
+    if (link) drift.push({ kind: 'wrong', what: `device ${n.bridge} of network ${n.name} is not a bridge` });
     else drift.push({ kind: 'missing', what: `bridge ${n.bridge} of network ${n.name}` });
     return null;
   }
-  const read = (f: string) => {
-    try {
-      return readFileSync(`${dir}/${f}`, 'utf8').trim();
-    } catch {
-      return '';
-    }
-  };
-  if ((Number.parseInt(read('flags') || '0', 16) & 1) === 0) drift.push({ kind: 'wrong', what: `bridge ${n.bridge} of network ${n.name} is down` });
-  const mtu = Number(read('mtu'));
-  if (n.mtu && mtu !== n.mtu) drift.push({ kind: 'wrong', what: `bridge ${n.bridge} has MTU ${mtu}, not ${n.mtu}` });
-  return new Set(ports);
+  if (!link.up) drift.push({ kind: 'wrong', what: `bridge ${n.bridge} of network ${n.name} is down` });
+  if (n.mtu && link.mtu !== n.mtu) drift.push({ kind: 'wrong', what: `bridge ${n.bridge} has MTU ${link.mtu}, not ${n.mtu}` });
+  return ports;
 }
 
 function checkAddresses(n: Network, host: HostView, drift: Drift[]): void {

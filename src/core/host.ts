@@ -5,14 +5,23 @@
 // net/host.ts, net/netns.ts and net/ports.ts.
 import type { KernelRules } from '../firewall/iptables.ts';
 import type { Family } from '../firewall/rules.ts';
-import { type HostView, linksView, readBridgeAddresses, readHostAddresses, readHostPrefixes } from '../net/host.ts';
+import { type HostView, bridgePorts, linkAlias, linkMaster, linkNames, linksView, readBridgeAddresses, readHostAddresses, readHostPrefixes } from '../net/host.ts';
 import { type NetnsStatus, type NetnsView, netnsStatus, readNetns } from '../net/netns.ts';
 import { type EphemeralRange, type Listener, readEphemeralRange, readListeners } from '../net/ports.ts';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 
 export interface Host {
   /** Links only, from sysfs. */
   links(): HostView;
+  /** The name of every link. */
+  linkNames(): string[];
+  /** A link's bridge: null when it has none, undefined when there is no such link. */
+  linkMaster(name: string): string | null | undefined;
+  linkAlias(name: string): string | null;
+  /** The ports of a bridge; null when there is no such bridge. */
+  bridgePorts(bridge: string): Set<string> | null;
+  /** Does the namespace file at `path` exist (a named namespace, or a process's)? */
+  netnsExists(path: string): boolean;
   /** Prefixes to keep clear of, from /proc (IPv4 addresses as /32s, without devices). */
   prefixes(v6: boolean): HostView;
   /** Global addresses with their devices, and routes (one `ip` process). */
@@ -42,9 +51,22 @@ export function liveHost(): Host {
   const namespaces = new Map<string, Promise<NetnsView>>();
   const rules = new Map<Family, Promise<KernelRules>>();
   const addresses = once(readHostAddresses);
+  // One listing of /run/netns instead of a lookup per endpoint.
+  const named = once(() => {
+    try {
+      return new Set(readdirSync('/run/netns'));
+    } catch {
+      return new Set<string>();
+    }
+  });
   const bridgeAddresses = once(readBridgeAddresses);
   return {
     links: once(linksView),
+    linkNames: once(linkNames),
+    linkMaster,
+    linkAlias,
+    bridgePorts,
+    netnsExists: (path) => (path.startsWith('/run/netns/') && !path.slice(11).includes('/') ? named().has(path.slice(11)) : existsSync(path)),
     prefixes: (v6) => prefixes.get(v6) ?? prefixes.set(v6, readHostPrefixes(v6)).get(v6)!,
     addresses,
     bridgeAddresses,

@@ -4,19 +4,19 @@
 import { applyPayload, diffPayload, type JumpOps, normalizeSpec } from '../firewall/iptables.ts';
 import { type Family, type Jump, TABLES, enabledFamilies, jumps } from '../firewall/rules.ts';
 import { bridgeUpSteps } from '../net/bridge.ts';
-import { linkMaster } from '../net/host.ts';
 import { ipBatchStep } from '../net/ipcmd.ts';
 import type { Endpoint, State } from '../state/schema.ts';
 import { nsConfigStep, vethAddStep } from '../net/veth.ts';
 import { defaultRouteOwners, membersIn } from './default-routes.ts';
 import type { Ctx } from './context.ts';
-import { type Comparison, compare, isStale } from './drift.ts';
+import { type Comparison, compare } from './drift.ts';
+import { type Host, liveHost } from './host.ts';
 import { type Operation, readOnly } from './runner.ts';
 import type { Step } from '../plan/steps.ts';
 
 export async function check(ctx: Ctx) {
   const state = await readOnly(ctx);
-  const cmp = await compare(state);
+  const cmp = await compare(state, liveHost());
   return { drift: cmp.drift, stale: cmp.stale };
 }
 
@@ -28,10 +28,10 @@ export interface Restored {
 export function restore(): Operation<Restored> {
   return {
     what: 'restore',
-    plan: async (state) => {
-      const cmp = await compare(state);
+    plan: async (state, host) => {
+      const cmp = await compare(state, host);
       const recreated: Endpoint[] = [];
-      const steps = [...linkSteps(state, cmp, recreated), ...firewallSteps(state, cmp)];
+      const steps = [...linkSteps(state, cmp, host, recreated), ...firewallSteps(state, cmp)];
       return {
         // A re-created veth may have needed a new host-side name (a clash): record it.
         state: recreated.length ? state : null,
@@ -44,7 +44,7 @@ export function restore(): Operation<Restored> {
   };
 }
 
-function linkSteps(state: State, cmp: Comparison, recreated: Endpoint[]): Step[] {
+function linkSteps(state: State, cmp: Comparison, host: Host, recreated: Endpoint[]): Step[] {
   const steps: Step[] = [];
   // Leftovers first: a crashed `network create` may have left the very bridge name we need.
   if (cmp.orphanLinks.length) {
@@ -53,8 +53,8 @@ function linkSteps(state: State, cmp: Comparison, recreated: Endpoint[]): Step[]
   for (const n of state.networks) {
     steps.push(...bridgeUpSteps(n, cmp.host, state.config).filter((s) => s.show.length));
     for (const ep of n.endpoints) {
-      if (isStale(ep)) continue;
-      const master = linkMaster(ep.hostIfname);
+      if (!host.netnsExists(ep.netnsPath)) continue; // stale: reported, not repaired
+      const master = host.linkMaster(ep.hostIfname);
       if (master === undefined) {
         // The namespace survived but the veth did not (deleted by hand, or the bridge was):
         // attach the endpoint again with the same name, MAC, addresses and routes.

@@ -178,6 +178,18 @@ export function linkMaster(name: string): string | null | undefined {
   }
 }
 
+/**
+ * The ports of a bridge, from sysfs; null when there is no such bridge. Only a bridge has
+ * `brif/`, so one listing says that it exists, that it is a bridge and which links it holds.
+ */
+export function bridgePorts(bridge: string): Set<string> | null {
+  try {
+    return new Set(readdirSync(`/sys/class/net/${bridge}/brif`));
+  } catch {
+    return null;
+  }
+}
+
 export function linkAlias(name: string): string | null {
   return sys(name, 'ifalias') || null;
 }

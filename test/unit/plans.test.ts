@@ -9,8 +9,10 @@ import type { Host } from '../../src/core/host.ts';
 import { createNetwork } from '../../src/core/network.ts';
 import { removeNetworks } from '../../src/core/network-rm.ts';
 import { publishPorts, unpublishPorts } from '../../src/core/port.ts';
+import { restore } from '../../src/core/restore.ts';
 import { type Operation, dryRun } from '../../src/core/runner.ts';
 import { parseSave } from '../../src/firewall/iptables.ts';
+import { TABLES, jumps, renderRules } from '../../src/firewall/rules.ts';
 import type { HostLink, HostView } from '../../src/net/host.ts';
 import { type State, emptyState } from '../../src/state/schema.ts';
 import { fixtureState } from '../fixtures/state.ts';
@@ -30,9 +32,8 @@ const link = (ifname: string, over: Partial<HostLink> = {}): HostLink => ({
  * A host with an uplink eth0 (192.168.1.10/24, 2001:db8:1::10/64), the bridges of the
  * fixture state's networks, and `extra`.
  */
-function fixtureHost(extra: HostLink[] = [], over: Partial<Host> = {}): Host {
-  const bridges = fixtureState().networks.map((n) => link(n.bridge, { kind: 'bridge', alias: `brnet:${n.name}` }));
-  const links = new Map([link('lo'), link('eth0'), ...bridges, ...extra].map((l) => [l.ifname, l]));
+function fixtureHost(extra: HostLink[] = [], over: Partial<Host> = {}, bridges = fixtureState().networks.map((n) => n.bridge)): Host {
+  const links = new Map([link('lo'), link('eth0'), ...bridges.map((b) => link(b, { kind: 'bridge', alias: 'brnet:x' })), ...extra].map((l) => [l.ifname, l]));
   const view: HostView = {
     links: { get: (n) => links.get(n), has: (n) => links.has(n) },
     addrs: [
@@ -46,6 +47,12 @@ function fixtureHost(extra: HostLink[] = [], over: Partial<Host> = {}): Host {
   };
   return {
     links: () => ({ ...view, addrs: [], routes: [] }),
+    linkNames: () => [...links.keys()],
+    linkMaster: (name) => links.get(name)?.master,
+    linkAlias: (name) => links.get(name)?.alias ?? null,
+    bridgePorts: (bridge) =>
+      links.get(bridge)?.kind === 'bridge' ? new Set([...links.values()].filter((l) => l.master === bridge).map((l) => l.ifname)) : null,
+    netnsExists: (path) => !path.endsWith('/gone'),
     prefixes: () => view,
     addresses: async () => view,
     bridgeAddresses: async () => ({ ...view, addrs: [], routes: [] }),
@@ -122,6 +129,42 @@ describe('plans against a described host', () => {
     expect(text).toContain('iptables-restore');
     expect(text).not.toContain('ip6tables-restore');
     await expect(text).toMatchFileSnapshot(snap('config-iptables-off'));
+  });
+
+  it('restore after a reboot-like loss: the missing bridges and veths, then every rule, from the described kernel', async () => {
+    const state = fixtureState();
+    const web = state.networks[0]!;
+    // Only web's bridge survived, with app's veth; db's veth and every rule are gone.
+    const host = fixtureHost([link('vethapp', { master: web.bridge })], {}, [web.bridge]);
+    const { plan, text } = await dryRun(state, restore(), host);
+    const drift = plan.result.drift.map((d) => `${d.kind}: ${d.what}`);
+    expect(drift).toContain(`missing: veth vethdb of endpoint web/db`);
+    expect(drift).toContain(`missing: bridge ${state.networks[1]!.bridge} of network quiet`);
+    expect(drift).not.toContain('missing: veth vethapp of endpoint web/app');
+    expect(text).toMatch(/^-I FORWARD 1 -m comment --comment brnet -j BRNET-FORWARD$/m);
+    await expect(`${stable(text)}\n`).toMatchFileSnapshot(snap('restore'));
+    // Everything in place, the rules included: nothing to do.
+    const rs = renderRules(state);
+    const kernel = (f: 4 | 6) => {
+      let text = '';
+      for (const t of TABLES) {
+        text += `*${t}\n`;
+        for (const [chain, rules] of rs[f][t]) text += `:${chain} - [0:0]\n${rules.map((r) => `-A ${chain} ${r}\n`).join('')}`;
+        for (const j of jumps()) if (j.table === t) text += `-A ${j.chain} ${j.spec}\n`;
+        text += 'COMMIT\n';
+      }
+      return parseSave(text);
+    };
+    const veths = state.networks.flatMap((n) => n.endpoints.map((e) => link(e.hostIfname, { master: n.bridge })));
+    const bridgeAddrs: HostView['addrs'] = state.networks.flatMap((n) =>
+      [n.ipv4, n.ipv6].flatMap((fc) => (fc?.gateway ? [{ family: fc.gateway.includes(':') ? 6 : 4, local: fc.gateway, prefixlen: Number(fc.subnet.split('/')[1]), dev: n.bridge } as const] : [])),
+    );
+    const intact = fixtureHost(veths, { firewall: async (f) => kernel(f) });
+    const whole = { ...intact, bridgeAddresses: async () => ({ ...intact.links(), addrs: bridgeAddrs }) };
+    const again = await dryRun(state, restore(), whole);
+    expect(again.plan.result.drift).toEqual([]);
+    // Only the sysctls are listed again: their step reads each value and writes what differs.
+    expect(again.text.split('\n').filter((l) => l && !l.startsWith('sysctl -w '))).toEqual([]);
   });
 
   it('refusals come from the described host: an address in use, a device that is not a bridge', async () => {
