@@ -9,7 +9,7 @@ import { BrnetError, ExitCode, errorChain, invalid } from './errors.ts';
 import type { Ctx } from './core/context.ts';
 import type { Operation } from './core/runner.ts';
 import { disableColor } from './ui/color.ts';
-import { write } from './ui/tty.ts';
+import { write } from './tty.ts';
 
 declare const __BRNET_VERSION__: string;
 const VERSION = typeof __BRNET_VERSION__ === 'string' ? __BRNET_VERSION__ : '0.0.0-dev';

@@ -6,7 +6,7 @@ import { parseBatch, readSource } from '../core/batch.ts';
 import { type Operation, runBatch } from '../core/runner.ts';
 import { BrnetError, wrap } from '../errors.ts';
 import { printJson } from '../ui/output.ts';
-import { write } from '../ui/tty.ts';
+import { write } from '../tty.ts';
 
 /** `parser` turns one line's words into its operation, through the CLI's own command table. */
 export async function batch(ctx: Ctx, source: string | undefined, parser: () => (argv: string[]) => Promise<Operation<unknown>>): Promise<void> {

@@ -4,7 +4,7 @@ import { CONFIG_KEYS } from '../core/config.ts';
 import { GatewayMode } from '../state/schema.ts';
 import { type Hints, completionModel } from '../ui/completion.ts';
 import { bashScript, zshScript } from '../ui/completion/scripts.ts';
-import { write } from '../ui/tty.ts';
+import { write } from '../tty.ts';
 
 /** Values the core validates (so commander does not know them) but a shell can offer. */
 export const HINTS: Hints = {

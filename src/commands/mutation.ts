@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { Ctx } from '../core/context.ts';
 import type { Operation, Outcome } from '../core/runner.ts';
 import { printJson } from '../ui/output.ts';
-import { write } from '../ui/tty.ts';
+import { write } from '../tty.ts';
 
 export interface Mutation<R> {
   /** Bad input is refused here, before any lock or change. `args` are the positional arguments. */

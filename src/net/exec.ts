@@ -8,7 +8,7 @@
 // call that spawns anything, for nothing these few lines do not already do.
 import { spawn } from 'node:child_process';
 import { BrnetError, environment } from '../errors.ts';
-import { write } from '../ui/tty.ts';
+import { write } from '../tty.ts';
 
 export interface RunOptions {
   input?: string;

@@ -2,7 +2,7 @@
 // Chalk instance, whose level is decided here. chalk is imported only when
 // something is about to be printed for a person, to keep start-up light.
 import type { ChalkInstance } from 'chalk';
-import { type Fd, isTerminal } from './tty.ts';
+import { type Fd, isTerminal } from '../tty.ts';
 
 let instance: ChalkInstance | null = null;
 let disabled = false;

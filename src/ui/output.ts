@@ -1,6 +1,6 @@
 // stdout carries data only (tables, JSON, names); everything for people goes to stderr.
 import { color, colorLevel } from './color.ts';
-import { write } from './tty.ts';
+import { write } from '../tty.ts';
 
 export function printJson(value: unknown): void {
   write(1, `${JSON.stringify(value, null, 2)}\n`);
