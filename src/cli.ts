@@ -113,7 +113,7 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .configureOutput({ outputError: (str) => usageError(str), writeOut: (str) => write(1, str), writeErr: (str) => void (helpOnError += str) })
     .configureHelp({ groupItems: globalOptionsLast })
     .helpOption('-h, --help', 'show help');
-  globalOptions(program);
+  if (!mode.sink) globalOptions(program); // batch lines take none: the batch's own apply to all
   program.addHelpText(
     'after',
     '\nExamples:\n  brnet network create web\n  brnet endpoint add web app --netns app --create-netns -p 8080:80\n' +

@@ -52,6 +52,17 @@ describeRoot('batch', () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/^brnet: line 2: /);
     expect(readFileSync(file, 'utf8')).toBe(before);
+    // A line may not carry global options, nor be a command that changes nothing.
+    for (const [line, why] of [
+      ['network create g1 --subnet 10.83.0.0/24 --json', /^brnet: line 2: unknown option '--json'/],
+      ['network create g1 --subnet 10.83.0.0/24 --state-dir /tmp/elsewhere', /^brnet: line 2: unknown option '--state-dir'/],
+      ['network ls', /^brnet: line 2: `network ls` changes nothing and cannot run inside a batch/],
+    ] as const) {
+      const r2 = await sb.brnet(['batch', '-'], { input: `network create ok2 --subnet 10.84.0.0/24\n${line}\n` });
+      expect(r2.code, line).toBe(2);
+      expect(r2.stderr, line).toMatch(why);
+      expect(readFileSync(file, 'utf8')).toBe(before);
+    }
   });
 
   it('removes 100 endpoints in one invocation: namespaces and veths go, torn down together at the end', async () => {
