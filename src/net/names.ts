@@ -1,21 +1,20 @@
 // Names, identifiers and MAC addresses. Kept pure so the rules are unit-tested as data.
 import { createHash, randomBytes } from 'node:crypto';
 import { invalid } from '../errors.ts';
-
-const OBJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+import { isIfname, isObjectName } from '../validate/values.ts';
 
 export function checkObjectName(kind: 'network' | 'endpoint', name: string): void {
-  if (!OBJECT_NAME.test(name)) {
+  if (!isObjectName(name)) {
     throw invalid(
       `invalid ${kind} name "${name}": use 1-64 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit`,
     );
   }
 }
 
-/** Linux interface names: 1–15 bytes (IFNAMSIZ 16 with the NUL), no '/', ':' or whitespace. */
+/** Interface names: see validate/values.ts for what is allowed, and why. */
 export function checkIfname(what: string, name: string, maxLen = 15): void {
-  if (name.length === 0 || Buffer.byteLength(name) > maxLen || /[/:\s]/.test(name) || name === '.' || name === '..') {
-    throw invalid(`invalid ${what} "${name}": use 1-${maxLen} characters without '/', ':' or whitespace`);
+  if (!isIfname(name, maxLen)) {
+    throw invalid(`invalid ${what} "${name}": use 1-${maxLen} characters from A-Z a-z 0-9 _ . -, not starting with . or -`);
   }
 }
 

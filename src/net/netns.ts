@@ -1,6 +1,7 @@
 // Network namespaces as `--netns NS` names them: a name under /run/netns, a path, or pid:PID.
 // Checking that one exists costs no process (stat/statfs); looking inside costs exactly one
 // (`nsenter --net=PATH -- ip -j -batch -`, links and default routes together).
+import { isNetnsName, isPid, isSafePath } from '../validate/values.ts';
 import { statSync, statfsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { environment, invalid, notFound } from '../errors.ts';
@@ -18,23 +19,18 @@ export interface NetnsRef {
   name: string | null;
 }
 
-// Named namespaces end up as words in `ip -batch` lines, so no whitespace, quotes or '#'
-// (iproute2 splits batch lines on blanks and treats '#' as a comment); no leading '-' either.
-const NS_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@+:-]{0,254}$/;
-const SAFE_PATH = /^[^\s'"#\\]+$/;
-
 export function parseNetns(spec: string): NetnsRef {
   const pid = /^pid:(.*)$/.exec(spec);
   if (pid) {
-    if (!/^[1-9][0-9]{0,9}$/.test(pid[1] ?? '')) throw invalid(`invalid namespace "${spec}": pid:PID needs a process id`);
+    if (!isPid(pid[1] ?? '')) throw invalid(`invalid namespace "${spec}": pid:PID needs a process id`);
     return { spec, path: `/proc/${pid[1]}/ns/net`, name: null };
   }
   if (spec.includes('/')) {
-    if (!SAFE_PATH.test(spec)) throw invalid(`invalid namespace path "${spec}": no whitespace, quotes, '#' or '\\'`);
+    if (!isSafePath(spec)) throw invalid(`invalid namespace path "${spec}": no whitespace, quotes, '#' or '\\'`);
     // Stored absolute: a later `endpoint rm` may run from another directory.
     return { spec, path: resolve(spec), name: null };
   }
-  if (!NS_NAME.test(spec) || spec === '.' || spec === '..') {
+  if (!isNetnsName(spec)) {
     throw invalid(`invalid namespace name "${spec}": use letters, digits and _ . @ + : -, starting with a letter, digit or _`);
   }
   return { spec, path: `${NETNS_DIR}/${spec}`, name: spec };

@@ -2,6 +2,16 @@
 // rule from nothing (`brnet restore`). Every read is checked against these shapes
 // (src/validate/shape.ts says why they are not zod's).
 import * as z from '../validate/shape.ts';
+import * as v from '../validate/values.ts';
+
+// Every value that reaches a command line is checked for what it may be (validate/values.ts):
+// a state file edited by hand, or planted, is input like any other.
+const objectName = z.text('a name of 1-64 characters from A-Z a-z 0-9 _ . -', v.isObjectName);
+const ifname = z.text('an interface name', (s) => v.isIfname(s));
+const ip = z.text('an IP address', v.isIpText);
+const cidr = z.text('an address with a prefix length', v.isCidrText);
+const mac = z.text('a MAC address', v.isMac);
+const port = z.int(0, 65535);
 
 export const STATE_VERSION = 1;
 
@@ -12,22 +22,22 @@ const Proto = z.oneOf(['tcp', 'udp', 'sctp']);
 
 export const PortSchema = z.object({
   proto: Proto,
-  hostIp: z.string, // "0.0.0.0", "::" or one address
-  hostPort: z.number,
-  containerPort: z.number,
+  hostIp: ip, // "0.0.0.0", "::" or one address
+  hostPort: port,
+  containerPort: port,
 });
 export type Port = z.Infer<typeof PortSchema>;
 
 export const EndpointSchema = z.object({
-  name: z.string,
-  netns: z.string, // as the user gave it
-  netnsPath: z.string, // what brnet opens: /run/netns/NAME, a path, or /proc/PID/ns/net
+  name: objectName,
+  netns: z.text('a namespace name, path or pid:PID', v.isNetnsSpec), // as the user gave it
+  netnsPath: z.text('an absolute namespace path', v.isNetnsPath), // what brnet opens: /run/netns/NAME, a path, or /proc/PID/ns/net
   netnsCreated: z.boolean, // brnet created the named namespace and deletes it with the last endpoint
-  ifname: z.string,
-  hostIfname: z.string,
-  mac: z.string,
-  ipv4: z.nullable(z.string), // "10.1.0.2/24"
-  ipv6: z.nullable(z.string),
+  ifname,
+  hostIfname: ifname,
+  mac,
+  ipv4: z.nullable(cidr), // "10.1.0.2/24"
+  ipv6: z.nullable(cidr),
   defaultRoute: z.boolean,
   created: z.string,
   ports: z.array(PortSchema),
@@ -35,39 +45,39 @@ export const EndpointSchema = z.object({
 export type Endpoint = z.Infer<typeof EndpointSchema>;
 
 const FamilyConfig = z.object({
-  subnet: z.string,
-  gateway: z.nullable(z.string),
-  ipRange: z.nullable(z.string),
-  auxAddresses: z.record(z.string),
+  subnet: cidr,
+  gateway: z.nullable(ip),
+  ipRange: z.nullable(cidr),
+  auxAddresses: z.record(ip),
   /** The subnet was chosen by brnet; shown in inspect, not otherwise special. */
   allocated: z.boolean,
 });
 export type FamilyConfig = z.Infer<typeof FamilyConfig>;
 
 export const NetworkSchema = z.object({
-  name: z.string,
-  id: z.string,
-  bridge: z.string,
+  name: objectName,
+  id: z.text('a network id of 64 hex digits', v.isNetworkId),
+  bridge: ifname,
   /** brnet created the bridge device (so `rm` deletes it); false for an adopted bridge. */
   bridgeCreated: z.boolean,
   /** Addresses an adopted bridge already had: never removed by brnet. */
-  keepAddresses: z.array(z.string),
-  bridgeMac: z.string,
+  keepAddresses: z.array(cidr),
+  bridgeMac: mac,
   created: z.string,
   ipv4: z.nullable(FamilyConfig),
   ipv6: z.nullable(FamilyConfig),
   internal: z.boolean,
   icc: z.boolean,
   masquerade: z.boolean,
-  mtu: z.nullable(z.number),
+  mtu: z.nullable(z.int(68, 65535)),
   gatewayModeIpv4: GatewayMode,
   gatewayModeIpv6: GatewayMode,
   inhibitIpv4: z.boolean,
-  hostBindingIp: z.nullable(z.string),
-  snatIpv4: z.nullable(z.string),
-  snatIpv6: z.nullable(z.string),
-  ifacePrefix: z.string,
-  trustedInterfaces: z.array(z.string),
+  hostBindingIp: z.nullable(ip),
+  snatIpv4: z.nullable(ip),
+  snatIpv6: z.nullable(ip),
+  ifacePrefix: z.text('an interface prefix', (s) => v.isIfname(s, 13)),
+  trustedInterfaces: z.array(ifname),
   labels: z.record(z.string),
   options: z.record(z.string),
   endpoints: z.array(EndpointSchema),
@@ -77,7 +87,7 @@ export type Network = z.Infer<typeof NetworkSchema>;
 /** A network's gateway mode for one address family. */
 export const modeOf = (n: Network, f: 4 | 6): GatewayMode => (f === 4 ? n.gatewayModeIpv4 : n.gatewayModeIpv6);
 
-export const PoolSchema = z.object({ base: z.string, size: z.number });
+export const PoolSchema = z.object({ base: cidr, size: z.int(0, 128) });
 
 export const ConfigSchema = z.object({
   iptables: z.boolean,

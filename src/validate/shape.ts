@@ -114,3 +114,22 @@ export function object<S extends Record<string, Shape<unknown>>>(shape: S): Shap
     return out as { [K in keyof S]: Infer<S[K]> };
   };
 }
+
+/** A string that `test` accepts: what it is, said in the error ("an interface name"). */
+export function text(what: string, test: (s: string) => boolean): Shape<string> {
+  return (v) => {
+    if (typeof v !== 'string') throw new ShapeError(`expected ${what}, got ${kind(v)}`);
+    if (!test(v)) throw new ShapeError(`expected ${what}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+}
+
+/** A whole number from min to max. */
+export function int(min: number, max: number): Shape<number> {
+  return (v) => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      throw new ShapeError(`expected a whole number from ${min} to ${max}, got ${JSON.stringify(v) ?? kind(v)}`);
+    }
+    return v;
+  };
+}

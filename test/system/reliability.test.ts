@@ -128,6 +128,21 @@ describeRoot('reliability: state file', () => {
     rmSync(dirname(target), { recursive: true, force: true });
   });
 
+  it('a planted state whose values would be words of ip -batch is refused before anything runs', async () => {
+    const good = readFileSync(stateFile(), 'utf8');
+    const state = JSON.parse(good);
+    expect(state.networks.length).toBeGreaterThan(0);
+    state.networks[0].bridge = 'brz\nnetns add pwned\n#';
+    writeFileSync(stateFile(), JSON.stringify(state));
+    for (const args of [['restore'], ['check'], ['network', 'ls']]) {
+      const r = await sb.brnet(args);
+      expect(r.code, args.join(' ')).toBe(5);
+      expect(r.stderr).toMatch(/state file .* is invalid: networks\.0\.bridge: expected an interface name/);
+    }
+    expect((await sb.sh('ip netns list')).stdout).not.toContain('pwned');
+    writeFileSync(stateFile(), good);
+  });
+
   it('a corrupt state file is never overwritten: exit 5 naming the file', async () => {
     const good = readFileSync(stateFile(), 'utf8');
     for (const garbage of ['{"version": 1, "networks": [', '[]', '{"version":1,"config":{},"networks":[{"name":5}]}', '']) {

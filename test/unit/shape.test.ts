@@ -34,14 +34,27 @@ describe('state shape', () => {
   it('names the path and the problem', () => {
     const cases: [(raw: any) => void, string][] = [
       [(r) => (r.networks[1].icc = 1234), 'networks.1.icc: expected a boolean, got number'],
-      [(r) => delete r.networks[0].bridge, 'networks.0.bridge: expected a string, got undefined'],
+      [(r) => delete r.networks[0].bridge, 'networks.0.bridge: expected an interface name, got undefined'],
       [(r) => (r.networks[0].endpoints[0].ports[0].proto = 'icmp'), 'networks.0.endpoints.0.ports.0.proto: expected one of tcp, udp, sctp, got "icmp"'],
       [(r) => (r.networks[0].gatewayModeIpv4 = null), 'networks.0.gatewayModeIpv4: expected one of nat, nat-unprotected, routed, isolated, got null'],
       [(r) => (r.networks[0].labels = ['a']), 'networks.0.labels: expected an object, got an array'],
       [(r) => (r.networks[0].labels = { a: 1 }), 'networks.0.labels.a: expected a string, got number'],
       [(r) => (r.version = 2), 'version: expected 1, got 2'],
       [(r) => (r.networks = {}), 'networks: expected an array, got object'],
-      [(r) => (r.config.defaultAddressPools = [{ base: '10.0.0.0/8', size: '24' }]), 'config.defaultAddressPools.0.size: expected a number, got string'],
+      [(r) => (r.config.defaultAddressPools = [{ base: '10.0.0.0/8', size: '24' }]), 'config.defaultAddressPools.0.size: expected a whole number from 0 to 128, got "24"'],
+      // Values that would be words of an `ip -batch`, `iptables-restore` or nsenter line.
+      [(r) => (r.networks[0].bridge = 'brz\nnetns add q\nnetns exec q /bin/sh -c id\n#'), 'networks.0.bridge: expected an interface name, got "brz\\nnetns add q\\nnetns exec q /bin/sh -c id\\n#"'],
+      [(r) => (r.networks[0].bridge = '+'), 'networks.0.bridge: expected an interface name, got "+"'],
+      [(r) => (r.networks[0].trustedInterfaces = ['eth+']), 'networks.0.trustedInterfaces.0: expected an interface name, got "eth+"'],
+      [(r) => (r.networks[0].endpoints[0].hostIfname = '-x'), 'networks.0.endpoints.0.hostIfname: expected an interface name, got "-x"'],
+      [(r) => (r.networks[0].endpoints[0].netnsPath = '/run/netns/a b'), 'networks.0.endpoints.0.netnsPath: expected an absolute namespace path, got "/run/netns/a b"'],
+      [(r) => (r.networks[0].endpoints[0].netns = 'a#b'), 'networks.0.endpoints.0.netns: expected a namespace name, path or pid:PID, got "a#b"'],
+      [(r) => (r.networks[0].endpoints[0].mac = '02:00:00:00:00:02 up'), 'networks.0.endpoints.0.mac: expected a MAC address, got "02:00:00:00:00:02 up"'],
+      [(r) => (r.networks[0].endpoints[0].ipv4 = '10.1.0.2/24 dev lo'), 'networks.0.endpoints.0.ipv4: expected an address with a prefix length, got "10.1.0.2/24 dev lo"'],
+      [(r) => (r.networks[0].endpoints[0].ports[0].hostIp = '0.0.0.0 -j ACCEPT'), 'networks.0.endpoints.0.ports.0.hostIp: expected an IP address, got "0.0.0.0 -j ACCEPT"'],
+      [(r) => (r.networks[0].endpoints[0].ports[0].hostPort = 70000), 'networks.0.endpoints.0.ports.0.hostPort: expected a whole number from 0 to 65535, got 70000'],
+      [(r) => (r.networks[0].name = 'web\u0007'), 'networks.0.name: expected a name of 1-64 characters from A-Z a-z 0-9 _ . -, got "web\\u0007"'],
+      [(r) => (r.networks[0].id = 'x'.repeat(64)), `networks.0.id: expected a network id of 64 hex digits, got "${'x'.repeat(64)}"`],
     ];
     for (const [spoil, message] of cases) {
       const raw = JSON.parse(JSON.stringify(fixtureState()));
