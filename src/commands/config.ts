@@ -1,7 +1,6 @@
 // brnet config show | set: the host-wide settings networks depend on.
-import type { Ctx } from '../core/context.ts';
+import { type Ctx, readOnly } from '../core/context.ts';
 import { invalid } from '../errors.ts';
-import { readOnly } from '../core/runner.ts';
 import { type Mutation, printPlan } from './mutation.ts';
 import { printJson, printTable } from '../ui/output.ts';
 import type { Config } from '../state/schema.ts';

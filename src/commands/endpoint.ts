@@ -1,9 +1,8 @@
 // brnet endpoint …: parse, call the core, print.
-import type { Ctx } from '../core/context.ts';
+import { type Ctx, readOnly } from '../core/context.ts';
 import type { AddFlags, Added } from '../core/endpoint.ts';
 import type { Removed } from '../core/endpoint-rm.ts';
 import { findEndpoint, findNetwork } from '../core/lookup.ts';
-import { readOnly } from '../core/runner.ts';
 import type { Endpoint, Network } from '../state/schema.ts';
 import { printJson, printLines, printTable } from '../ui/output.ts';
 import { bindingText } from '../net/addr-text.ts';

@@ -1,9 +1,8 @@
 // brnet network …: parse, call the core, print.
-import type { Ctx } from '../core/context.ts';
+import { type Ctx, readOnly } from '../core/context.ts';
 import type { Created } from '../core/network.ts';
 import type { Removed } from '../core/network-rm.ts';
 import type { CreateFlags } from '../core/network-spec.ts';
-import { readOnly } from '../core/runner.ts';
 import { type Mutation, givenOptions, printPlan } from './mutation.ts';
 import { findNetwork } from '../core/lookup.ts';
 import { printJson, printLines, printTable } from '../ui/output.ts';

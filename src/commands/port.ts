@@ -1,6 +1,6 @@
 // brnet port …: parse, call the core, print.
-import type { Ctx } from '../core/context.ts';
-import { type Outcome, readOnly } from '../core/runner.ts';
+import { type Ctx, readOnly } from '../core/context.ts';
+import type { Outcome } from '../core/runner.ts';
 import { isRouted, listBindings } from '../core/lookup.ts';
 import type { PortsResult } from '../core/port.ts';
 import { bindingText, hostPortText } from '../net/addr-text.ts';

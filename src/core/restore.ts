@@ -8,10 +8,10 @@ import { ipBatchStep } from '../net/ipcmd.ts';
 import type { Endpoint, State } from '../state/schema.ts';
 import { nsConfigStep, vethAddStep } from '../net/veth.ts';
 import { defaultRouteOwners, membersIn } from './default-routes.ts';
-import type { Ctx } from './context.ts';
+import { type Ctx, readOnly } from './context.ts';
 import { type Comparison, compare } from './drift.ts';
 import { type Host, liveHost } from './host.ts';
-import { type Operation, readOnly } from './runner.ts';
+import type { Operation } from './runner.ts';
 import type { Step } from '../plan/steps.ts';
 
 export async function check(ctx: Ctx) {

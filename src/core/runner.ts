@@ -142,10 +142,6 @@ export async function runBatch(ctx: Ctx, ops: { op: Operation<unknown>; label: s
   });
 }
 
-export async function readOnly(ctx: Ctx): Promise<State> {
-  return (await readState(ctx.stateDir)).data;
-}
-
 function locked<T>(ctx: Ctx, fn: (db: Db) => Promise<T>): Promise<T> {
   return withLock(
     ctx.stateDir,
