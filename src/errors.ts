@@ -48,6 +48,16 @@ export const environment = (message: string, hint?: string) =>
   new BrnetError('ENVIRONMENT', message, hint ? { hint } : {});
 
 /**
+ * Another state dir's brnet objects are on this host (net/marks.ts): a mutating call changes
+ * nothing rather than fight over them.
+ */
+export const anotherInstance = (instance: string, what: string[]) =>
+  environment(
+    `another brnet instance (${instance}) owns objects on this host: ${what.slice(0, 3).join(', ')}${what.length > 3 ? `, and ${what.length - 3} more` : ''}`,
+    'one state dir per host: use that instance\'s --state-dir, or remove its networks with it first',
+  );
+
+/**
  * `context: <the cause's message>`, with the cause's code and hint; anything that is not a
  * BrnetError is a bug, and becomes INTERNAL.
  */

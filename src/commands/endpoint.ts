@@ -39,15 +39,29 @@ export async function ls(ctx: Ctx, network: string | undefined): Promise<void> {
   const state = await readOnly(ctx);
   const nets: Network[] = network === undefined ? state.networks : [findNetwork(state, network)];
   const rows: [Network, Endpoint][] = nets.flatMap((n) => n.endpoints.map((e): [Network, Endpoint] => [n, e]));
-  if (ctx.json) return printJson(rows.map(([n, e]) => endpointView(n, e)));
   if (ctx.quiet) return printLines(rows.map(([, e]) => e.name));
+  const stale = rows.length ? await (await import('../core/status.ts')).staleSet(state) : new Set<Endpoint>();
+  if (ctx.json) return printJson(rows.map(([n, e]) => endpointView(n, e, stale.has(e))));
   await printTable(
-    ['NETWORK', 'ENDPOINT', 'NETNS', 'IFNAME', 'IPV4', 'IPV6', 'MAC', 'PORTS'],
-    rows.map(([n, e]) => [n.name, e.name, e.netns, e.ifname, e.ipv4 ?? '-', e.ipv6 ?? '-', e.mac, e.ports.map(bindingText).join(', ') || '-']),
+    ['NETWORK', 'ENDPOINT', 'NETNS', 'IFNAME', 'IPV4', 'IPV6', 'MAC', 'PORTS', 'STATUS'],
+    rows.map(([n, e]) => [
+      n.name,
+      e.name,
+      e.netns,
+      e.ifname,
+      e.ipv4 ?? '-',
+      e.ipv6 ?? '-',
+      e.mac,
+      e.ports.map(bindingText).join(', ') || '-',
+      stale.has(e) ? 'stale' : 'ok',
+    ]),
   );
 }
 
 export async function inspect(ctx: Ctx, network: string, name: string): Promise<void> {
-  const n = findNetwork(await readOnly(ctx), network);
-  printJson(endpointView(n, findEndpoint(n, name)));
+  const state = await readOnly(ctx);
+  const n = findNetwork(state, network);
+  const ep = findEndpoint(n, name);
+  const { staleSet } = await import('../core/status.ts');
+  printJson(endpointView(n, ep, (await staleSet({ ...state, networks: [{ ...n, endpoints: [ep] }] })).has(ep)));
 }

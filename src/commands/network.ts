@@ -39,7 +39,10 @@ export const rm: Mutation<Removed> = {
 
 export async function ls(ctx: Ctx): Promise<void> {
   const state = await readOnly(ctx);
-  if (ctx.json) return printJson(state.networks.map(networkView));
+  if (ctx.json) {
+    const stale = await (await import('../core/status.ts')).staleSet(state);
+    return printJson(state.networks.map((n) => networkView(n, stale)));
+  }
   if (ctx.quiet) return printLines(state.networks.map((n) => n.name));
   await printTable(
     ['NAME', 'ID', 'BRIDGE', 'IPV4', 'IPV6', 'ENDPOINTS', 'FLAGS'],
@@ -57,6 +60,8 @@ export async function ls(ctx: Ctx): Promise<void> {
 
 export async function inspect(ctx: Ctx, names: string[]): Promise<void> {
   const state = await readOnly(ctx);
-  const views = names.map((name) => networkView(findNetwork(state, name)));
+  const nets = names.map((name) => findNetwork(state, name));
+  const stale = await (await import('../core/status.ts')).staleSet({ ...state, networks: nets });
+  const views = nets.map((n) => networkView(n, stale));
   printJson(views.length === 1 ? views[0] : views);
 }

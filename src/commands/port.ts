@@ -5,6 +5,7 @@ import { isRouted, listBindings } from '../core/lookup.ts';
 import type { PortsResult } from '../core/port.ts';
 import { bindingText, hostPortText } from '../net/addr-text.ts';
 import { printJson, printLines, printTable } from '../ui/output.ts';
+import type { Endpoint } from '../state/schema.ts';
 import { portView } from '../ui/views.ts';
 import { type Mutation, printPlan } from './mutation.ts';
 
@@ -44,16 +45,19 @@ export const unpublish: Mutation<PortsResult> = {
 };
 
 export async function ls(ctx: Ctx, network?: string, endpoint?: string): Promise<void> {
-  const rows = listBindings(await readOnly(ctx), network, endpoint);
-  if (ctx.json) return printJson(rows.map((r) => portView(r.network, r.endpoint, r.port)));
+  const state = await readOnly(ctx);
+  const rows = listBindings(state, network, endpoint);
   if (ctx.quiet) return printLines(rows.map((r) => hostPortText(r.port.hostIp, r.port.hostPort)));
+  const stale = rows.length ? await (await import('../core/status.ts')).staleSet(state) : new Set<Endpoint>();
+  if (ctx.json) return printJson(rows.map((r) => portView(r.network, r.endpoint, r.port, stale.has(r.endpoint))));
   await printTable(
-    ['NETWORK', 'ENDPOINT', 'PROTO', 'HOST', 'CONTAINER'],
+    ['NETWORK', 'ENDPOINT', 'PROTO', 'HOST', 'CONTAINER', 'STATUS'],
     rows.map(({ network: n, endpoint: e, port: p }) => {
       const cidr = p.hostIp.includes(':') ? e.ipv6 : e.ipv4;
       const cip = cidr?.split('/')[0] ?? '?';
       // A routed binding has no host side: the container port itself is reachable.
-      return [n.name, e.name, p.proto, isRouted(n, p) ? 'routed' : hostPortText(p.hostIp, p.hostPort), hostPortText(cip, p.containerPort)];
+      const status = stale.has(e) ? 'stale' : 'ok';
+      return [n.name, e.name, p.proto, isRouted(n, p) ? 'routed' : hostPortText(p.hostIp, p.hostPort), hostPortText(cip, p.containerPort), status];
     }),
   );
 }

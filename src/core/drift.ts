@@ -1,15 +1,19 @@
 // Compares the kernel with the state: the shared ground of `brnet check` (report) and
 // `brnet restore` (converge). Reads the host once (`ip -batch`, one `iptables-save` per
 // family); never changes anything.
-import { type KernelRules, normalizeSpec } from '../firewall/iptables.ts';
+import { type KernelRules, foreignRules, normalizeSpec } from '../firewall/iptables.ts';
 import { type Family, TABLES, enabledFamilies, jumps, renderRules, type Ruleset } from '../firewall/rules.ts';
-import { bridgeAddresses } from '../net/bridge.ts';
+import { bridgeAddresses, ownsBridge } from '../net/bridge.ts';
+import { ownerOf, parseMark } from '../net/marks.ts';
+import type { Pending } from '../state/journal.ts';
+import { hasOwnLoopback, presence } from './identity.ts';
 import type { HostView } from '../net/host.ts';
-import type { Network, State } from '../state/schema.ts';
+import type { Endpoint, Network, State } from '../state/schema.ts';
 import type { Host } from './host.ts';
 
 export interface Drift {
-  kind: 'missing' | 'wrong' | 'leftover';
+  /** conflict: a device under brnet's name that is not brnet's; foreign: another instance's object. */
+  kind: 'missing' | 'wrong' | 'leftover' | 'conflict' | 'foreign';
   what: string;
 }
 
@@ -17,6 +21,8 @@ export interface StaleEndpoint {
   network: string;
   endpoint: string;
   netns: string;
+  /** gone: no namespace there; other: a namespace that is not provably the endpoint's. */
+  reason: 'gone' | 'other';
 }
 
 export interface Comparison {
@@ -25,8 +31,18 @@ export interface Comparison {
   desired: Ruleset;
   drift: Drift[];
   stale: StaleEndpoint[];
-  /** Devices carrying brnet's marker that the state does not know. */
+  /** Devices carrying this instance's mark that the state does not know. */
   orphanLinks: string[];
+  /** Namespaces brnet created (noted, and marked inside) that no endpoint uses. */
+  orphanNetns: Pending[];
+  /** Networks whose bridge name is held by a device that is not brnet's: never touched. */
+  conflicts: Map<Network, string>;
+  /** Endpoints proven to be in their namespace. */
+  present: Set<Endpoint>;
+  /** Namespaces brnet created that are gone (after a reboot): `restore` makes them again. */
+  recreate: Set<Endpoint>;
+  /** Another instance's objects, as "what" texts, and its id. */
+  foreign: { what: string; instance: string }[];
 }
 
 /** Compares the kernel, as `host` shows it, with the state. */
@@ -38,49 +54,114 @@ export async function compare(state: State, host: Host): Promise<Comparison> {
     state.config.iptables ? host.firewall(4) : Promise.resolve(null),
     state.config.ip6tables ? host.firewall(6) : Promise.resolve(null),
   ]);
+  const instance = state.instance;
   const drift: Drift[] = [];
   const stale: StaleEndpoint[] = [];
-  const exists = (path: string) => host.netnsExists(path);
+  const conflicts = new Map<Network, string>();
+  const foreign: Comparison['foreign'] = [];
+  const present = new Set<Endpoint>();
+  const recreate = new Set<Endpoint>();
 
   const knownLinks = new Set<string>();
-  const present = new Set<Network>();
+  const presentNets = new Set<Network>();
+  const checks: Promise<void>[] = [];
   for (const n of state.networks) {
     knownLinks.add(n.bridge);
+    const conflict = bridgeConflict(n, host, instance);
+    if (conflict) {
+      conflicts.set(n, conflict.what);
+      drift.push(conflict);
+      if (conflict.kind === 'foreign') foreign.push({ what: `bridge ${n.bridge}`, instance: parseMark(host.linkAlias(n.bridge))?.instance ?? '?' });
+    }
     // One directory listing per bridge (its ports) instead of a lookup per endpoint.
-    const ports = checkBridge(n, drift, host);
-    if (ports) present.add(n);
+    const ports = conflict ? null : checkBridge(n, drift, host);
+    if (ports) presentNets.add(n);
     for (const ep of n.endpoints) {
       knownLinks.add(ep.hostIfname);
-      if (!exists(ep.netnsPath)) {
-        stale.push({ network: n.name, endpoint: ep.name, netns: ep.netns });
-        continue;
-      }
-      if (ports?.has(ep.hostIfname)) continue;
-      const master = host.linkMaster(ep.hostIfname);
-      if (master === undefined) drift.push({ kind: 'missing', what: `veth ${ep.hostIfname} of endpoint ${n.name}/${ep.name}` });
-      else if (master !== n.bridge) {
-        drift.push({ kind: 'wrong', what: `veth ${ep.hostIfname} of endpoint ${n.name}/${ep.name} is not attached to ${n.bridge}` });
-      }
+      checks.push(
+        presence(n, ep, instance, host).then((p) => {
+          if (p === 'gone' && ep.netnsCreated) {
+            recreate.add(ep);
+            drift.push({ kind: 'missing', what: `namespace ${ep.netns} of endpoint ${n.name}/${ep.name}` });
+            return;
+          }
+          if (p !== 'ok') {
+            stale.push({ network: n.name, endpoint: ep.name, netns: ep.netns, reason: p });
+            return;
+          }
+          present.add(ep);
+          if (conflict || ports?.has(ep.hostIfname)) return;
+          const master = host.linkMaster(ep.hostIfname);
+          if (master === undefined) drift.push({ kind: 'missing', what: `veth ${ep.hostIfname} of endpoint ${n.name}/${ep.name}` });
+          else if (master !== n.bridge) {
+            drift.push({ kind: 'wrong', what: `veth ${ep.hostIfname} of endpoint ${n.name}/${ep.name} is not attached to ${n.bridge}` });
+          }
+        }),
+      );
     }
   }
   const orphanLinks: string[] = [];
   for (const name of host.linkNames()) {
     if (knownLinks.has(name)) continue;
     const alias = host.linkAlias(name);
-    if (!alias?.startsWith('brnet:')) continue;
-    orphanLinks.push(name);
-    drift.push({ kind: 'leftover', what: `device ${name} (${alias}) is not in the state` });
+    const whose = ownerOf(alias, instance);
+    if (whose === 'ours') {
+      orphanLinks.push(name);
+      drift.push({ kind: 'leftover', what: `device ${name} (${alias}) is not in the state` });
+    } else if (whose === 'foreign') {
+      const other = parseMark(alias)?.instance ?? '?';
+      foreign.push({ what: `device ${name}`, instance: other });
+      drift.push({ kind: 'foreign', what: `device ${name} (${alias}) belongs to brnet instance ${other}` });
+    }
   }
+  await Promise.all(checks);
+  const orphanNetns = await orphanNamespaces(state, host, drift);
 
   const [addresses, k4, k6] = await pending;
-  for (const n of present) checkAddresses(n, addresses, drift);
+  for (const n of presentNets) checkAddresses(n, addresses, drift);
   const kernel = { 4: k4, 6: k6 } as Record<Family, KernelRules | null>;
   const desired = renderRules(state);
-  for (const f of enabledFamilies(state)) {
+  for (const f of [4, 6] as Family[]) {
     const k = kernel[f];
-    if (k) checkRules(f, desired, k, drift);
+    if (!k) continue;
+    for (const x of foreignRules(k, instance, f)) {
+      foreign.push(x);
+      drift.push({ kind: 'foreign', what: `${x.what} belongs to brnet instance ${x.instance}` });
+    }
+    if (enabledFamilies(state).includes(f)) checkRules(f, desired, k, drift, instance);
   }
-  return { host: addresses, kernel, desired, drift, stale, orphanLinks };
+  // A stable order for people and scripts, whatever order the checks finished in.
+  stale.sort((a, b) => a.network.localeCompare(b.network) || a.endpoint.localeCompare(b.endpoint));
+  return { host: addresses, kernel, desired, drift, stale, orphanLinks, orphanNetns, conflicts, present, recreate, foreign };
+}
+
+/** A device under the bridge's name that brnet did not make for this network. */
+function bridgeConflict(n: Network, host: Host, instance: string | null): Drift | null {
+  if (!n.bridgeCreated) return null; // adopted: the user's device, whatever it carries
+  const link = host.links().links.get(n.bridge);
+  if (!link || ownsBridge(n, link, instance)) return null;
+  const mark = parseMark(link.alias);
+  if (mark?.instance && mark.instance !== instance) {
+    return { kind: 'foreign', what: `device ${n.bridge} of network ${n.name} belongs to brnet instance ${mark.instance}` };
+  }
+  const why = link.alias ? (mark ? "brnet's mark for another network or another MAC" : `the alias ${link.alias}`) : 'no brnet mark';
+  return { kind: 'conflict', what: `device ${n.bridge} of network ${n.name} is not brnet's (${why}): left alone` };
+}
+
+/**
+ * Namespaces noted by calls that were creating them (state/journal.ts) that no endpoint uses
+ * and whose loopback carries the noted token: left by a call that was killed.
+ */
+async function orphanNamespaces(state: State, host: Host, drift: Drift[]): Promise<Pending[]> {
+  const used = new Set(state.networks.flatMap((n) => n.endpoints.map((e) => e.netnsIdentity?.token ?? '')));
+  const out: Pending[] = [];
+  for (const p of host.pendingNetns()) {
+    if (used.has(p.token) || host.netnsStatus(`/run/netns/${p.name}`) !== 'ok') continue;
+    if (!(await hasOwnLoopback(`/run/netns/${p.name}`, state.instance, p.token, host))) continue;
+    out.push(p);
+    drift.push({ kind: 'leftover', what: `namespace ${p.name} (created by a call that did not finish) is not in the state` });
+  }
+  return out;
 }
 
 /**
@@ -106,7 +187,7 @@ function checkAddresses(n: Network, host: HostView, drift: Drift[]): void {
   for (const a of [v4, v6]) if (a && !have.has(a)) drift.push({ kind: 'missing', what: `address ${a} on bridge ${n.bridge} of network ${n.name}` });
 }
 
-function checkRules(f: Family, desired: Ruleset, k: KernelRules, drift: Drift[]): void {
+function checkRules(f: Family, desired: Ruleset, k: KernelRules, drift: Drift[], instance: string | null): void {
   const v = `IPv${f}`;
   let wantAny = false;
   for (const t of TABLES) {
@@ -128,18 +209,19 @@ function checkRules(f: Family, desired: Ruleset, k: KernelRules, drift: Drift[])
       }
     }
     for (const chain of k.tables[t].keys()) {
+      const others = [...(k.owners.get(`${t}/${chain}`) ?? [])].some((i) => i !== null && i !== instance);
+      if (others) continue; // named as foreign: never this state's to remove
       if (!desired[f][t].has(chain)) drift.push({ kind: 'leftover', what: `${v} chain ${t}/${chain} is not in the state` });
     }
   }
-  for (const j of jumps()) {
+  const mine = jumps(instance);
+  for (const j of mine) {
     const n = k.jumps.filter((x) => x.table === j.table && x.chain === j.chain && x.spec === normalizeSpec(j.spec)).length;
     if (wantAny && n === 0) drift.push({ kind: 'missing', what: `${v} jump ${j.table}/${j.chain} -> ${j.spec.split(' -j ')[1]}` });
     if (wantAny && n > 1) drift.push({ kind: 'leftover', what: `${v} jump ${j.table}/${j.chain} -> ${j.spec.split(' -j ')[1]} appears ${n} times` });
     if (!wantAny && n > 0) drift.push({ kind: 'leftover', what: `${v} jump ${j.table}/${j.chain} -> ${j.spec.split(' -j ')[1]}` });
   }
-  // Any other rule in a built-in chain that names brnet (an old jump layout, say).
-  const known = new Set(jumps().map((j) => `${j.table}/${j.chain}/${normalizeSpec(j.spec)}`));
-  for (const x of k.jumps) {
-    if (!known.has(`${x.table}/${x.chain}/${x.spec}`)) drift.push({ kind: 'leftover', what: `${v} rule in ${x.table}/${x.chain}: ${x.spec}` });
-  }
+  // brnet's jumps with the marks of before instances, once this state has its own: replaced.
+  if (instance === null) return;
+  for (const x of k.jumps) if (x.instance === null) drift.push({ kind: 'leftover', what: `${v} rule in ${x.table}/${x.chain}: ${x.spec}` });
 }

@@ -3,8 +3,8 @@
 // Its own module, so that removing loads none of what adding needs (address assignment and
 // its IP library, the option parser).
 import { notFound } from '../errors.ts';
-import type { HostView } from '../net/host.ts';
-import type { NetnsStatus } from '../net/netns.ts';
+import type { Host } from './host.ts';
+import { presence, vethAlive } from './identity.ts';
 import { ipBatchStep } from '../net/ipcmd.ts';
 import { tolerantBatchStep, vethsGoneStep } from '../net/veth.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
@@ -39,7 +39,7 @@ export function removeEndpoints(network: string, names: string[], opts: { ifExis
       const { conntrackStep } = await import('../net/conntrack.ts');
       for (const ep of withPorts) cleanups.push(conntrackStep(n, ep, ep.ports));
     }
-    const removal = endpointsRemoveSteps(gone.map((endpoint) => ({ network: n, endpoint })), null, next, host.netnsStatus);
+    const removal = await endpointsRemoveSteps(gone.map((endpoint) => ({ network: n, endpoint })), host, next);
     return { state: next, steps: removal.steps, afterFirewall: cleanups, atEnd: removal.atEnd, result: { removed: gone.map((e) => e.name) } };
   } };
 }
@@ -48,8 +48,9 @@ export function removeEndpoints(network: string, names: string[], opts: { ifExis
  * When an endpoint that carried a namespace's default route leaves, the next endpoint in line
  * (see defaultRouteOwners) takes the route over, so the kernel keeps matching the state.
  * `route replace` runs before the old veth goes, so there is no moment without a route.
+ * Only into a namespace proven to be the remaining endpoints' (core/identity.ts).
  */
-function routeHandoverSteps(gone: Member[], next: State, status: (path: string) => NetnsStatus): Step[] {
+async function routeHandoverSteps(gone: Member[], next: State, host: Host): Promise<Step[]> {
   const steps: Step[] = [];
   for (const path of new Set(gone.map((g) => g.endpoint.netnsPath))) {
     const remaining = membersIn(next, path);
@@ -59,40 +60,41 @@ function routeHandoverSteps(gone: Member[], next: State, status: (path: string) 
     const lines = after
       .filter((o) => before.some((b) => b.family === o.family && gone.some((g) => g.endpoint === b.endpoint)))
       .map((o) => routeLine(o, 'replace'));
-    if (lines.length && status(path) === 'ok') steps.push(ipBatchStep(lines, [], path));
+    if (!lines.length) continue;
+    const first = remaining[0]!;
+    if ((await presence(first.network, first.endpoint, next.instance, host)) === 'ok') steps.push(ipBatchStep(lines, [], path));
   }
   return steps;
 }
 
 /**
  * Delete the endpoints' veths, and the namespaces brnet created that no endpoint uses any more.
+ * Only what is provably brnet's: a veth with the endpoint's mark, a namespace proven to be the
+ * one brnet created (core/identity.ts); an endpoint whose namespace is gone or someone else's
+ * now is only forgotten.
  * A veth whose namespace goes too is not deleted on its own: deleting the namespace takes the
  * pair with it, and the kernel tears dying namespaces down in batches, while each `ip link
  * del` waits for RCU on its own, which adds up to seconds for many endpoints. The step
  * waits until those veths are gone from the host, so the call ends with the host as the state
  * says; a veth still there after the wait (a process keeps its namespace alive) is deleted.
  */
-/** The removal, and the wait for veths that leave with their namespaces (which may run last). */
-export function endpointsRemoveSteps(
-  gone: Member[],
-  host: HostView | null,
-  next: State,
-  status: (path: string) => NetnsStatus,
-): { steps: Step[]; atEnd: Step[] } {
+export async function endpointsRemoveSteps(gone: Member[], host: Host, next: State): Promise<{ steps: Step[]; atEnd: Step[] }> {
+  const instance = next.instance;
   const delNs = new Set<string>();
-  for (const { endpoint: ep } of gone) {
+  for (const { network, endpoint: ep } of gone) {
     // netnsCreated is set only for named namespaces, whose spec is the name.
-    if (ep.netnsCreated && !membersIn(next, ep.netnsPath).length) delNs.add(ep.netns);
+    if (!ep.netnsCreated || membersIn(next, ep.netnsPath).length || delNs.has(ep.netns)) continue;
+    if ((await presence(network, ep, instance, host)) === 'ok') delNs.add(ep.netns);
   }
   const lines: string[] = [];
   const withNs: string[] = [];
-  for (const { endpoint: ep } of gone) {
-    if (host && !host.links.has(ep.hostIfname)) continue;
+  for (const { network, endpoint: ep } of gone) {
+    if (!vethAlive(network, ep, instance, host)) continue;
     if (ep.netnsCreated && delNs.has(ep.netns)) withNs.push(ep.hostIfname);
     else lines.push(`link del dev ${ep.hostIfname}`);
   }
   for (const name of delNs) lines.push(`netns del ${name}`);
-  const steps = routeHandoverSteps(gone, next, status);
+  const steps = await routeHandoverSteps(gone, next, host);
   if (lines.length) steps.push(tolerantBatchStep(lines));
   return { steps, atEnd: withNs.length ? [vethsGoneStep(withNs)] : [] };
 }

@@ -12,6 +12,8 @@ import { checkIfname, checkObjectName, parseMac, stableMac } from '../net/names.
 import { type NetnsRef, type NetnsView, parseNetns, requireNetns } from '../net/netns.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
 import { freeVethName, nsConfigStep, vethAddStep } from '../net/veth.ts';
+import { parseMark, randomHex } from '../net/marks.ts';
+import { identityNow } from './identity.ts';
 import { type RouteOwner, defaultRouteOwners, membersIn, routeFamilies } from './default-routes.ts';
 import { findNetwork } from './lookup.ts';
 import type { Operation, Plan } from './runner.ts';
@@ -182,7 +184,13 @@ export async function addEndpoint(network: string, name: string, flags: AddFlags
     const createNetns = status === 'missing' && spec.createNetns && ref.name !== null ? ref.name : null;
     if (!createNetns) requireNetns(ref, status);
     // A namespace brnet is about to create holds nothing but lo: no need to look inside.
-    const view: NetnsView = createNetns ? { links: ['lo'], defaultRoutes: [] } : await host.netns(ref.path);
+    const view: NetnsView = createNetns ? { links: ['lo'], aliases: {}, defaultRoutes: [] } : await host.netns(ref.path);
+    // A namespace whose loopback carries this instance's mark is one brnet created (for
+    // another endpoint, or by a call that was killed before it could write the state): it is
+    // brnet's to delete with its last endpoint, whatever --create-netns says.
+    const lo = parseMark(view.aliases.lo);
+    const ownToken = lo && (lo.instance === null || lo.instance === state.instance) ? /^netns:([0-9a-f]{8})$/.exec(lo.what)?.[1] ?? null : null;
+    const token = createNetns ? randomHex() : ownToken;
 
     const ep: Endpoint = {
       name,
@@ -190,7 +198,9 @@ export async function addEndpoint(network: string, name: string, flags: AddFlags
       netnsPath: ref.path,
       // "brnet created it" belongs to the namespace: an endpoint joining a namespace brnet
       // created inherits it, so whichever endpoint leaves last deletes the namespace.
-      netnsCreated: createNetns !== null || members.some((m) => m.endpoint.netnsCreated),
+      netnsCreated: token !== null,
+      // Filled in for a namespace being created by the step that creates it.
+      netnsIdentity: createNetns ? { dev: 0, ino: 0, start: null, token } : identityNow({ netns: ref.spec, netnsPath: ref.path }, host, token),
       ifname: chooseIfname(net.ifacePrefix, spec.ifname, view.links, ref.spec),
       hostIfname: freeVethName((n) => host.links().links.has(n)),
       mac,
@@ -209,7 +219,8 @@ export async function addEndpoint(network: string, name: string, flags: AddFlags
     // Rules first (the default): the direct-access drops for the address are in place before it answers.
     return {
       state: next,
-      steps: [vethAddStep(nextNet, ep, createNetns), nsConfigStep(ep, routes)],
+      steps: [vethAddStep(nextNet, ep, createNetns, state.instance), nsConfigStep(nextNet, ep, routes, state.instance)],
+      ...(createNetns && token ? { pendingNetns: [{ name: createNetns, token }] } : {}),
       afterFirewall: portMod && ep.ports.length ? [portMod.conntrackStep(nextNet, ep, ep.ports)] : [],
       result: { network: nextNet, endpoint: ep },
     };

@@ -6,7 +6,8 @@
 import type { KernelRules } from '../firewall/iptables.ts';
 import type { Family } from '../firewall/rules.ts';
 import { type HostView, bridgePorts, linkAlias, linkMaster, linkNames, linksView, readBridgeAddresses, readHostAddresses, readHostPrefixes } from '../net/host.ts';
-import { type NetnsStatus, type NetnsView, netnsStatus, readNetns } from '../net/netns.ts';
+import { type NetnsStatus, type NetnsView, netnsStatus, nsIdentity, processStart, readNetns } from '../net/netns.ts';
+import { type Pending, readPending } from '../state/journal.ts';
 import { type EphemeralRange, type Listener, readEphemeralRange, readListeners } from '../net/ports.ts';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 
@@ -29,6 +30,12 @@ export interface Host {
   /** The global addresses of bridges only. */
   bridgeAddresses(): Promise<HostView>;
   netnsStatus(path: string): NetnsStatus;
+  /** dev and ino of a namespace file; null when there is none. */
+  nsIdentity(path: string): { dev: number; ino: number } | null;
+  /** A process's start time (see net/netns.ts); null when there is no such process. */
+  processStart(pid: string): string | null;
+  /** Namespaces noted by calls that were creating them (state/journal.ts). */
+  pendingNetns(): readonly Pending[];
   /** Interfaces and default routes inside a namespace. */
   netns(path: string): Promise<NetnsView>;
   /** Listening TCP and bound UDP sockets (/proc/net). */
@@ -46,7 +53,7 @@ const once = <T>(read: () => T): (() => T) => {
   return () => (value ??= { v: read() }).v;
 };
 
-export function liveHost(): Host {
+export function liveHost(stateDir?: string): Host {
   const prefixes = new Map<boolean, HostView>();
   const namespaces = new Map<string, Promise<NetnsView>>();
   const rules = new Map<Family, Promise<KernelRules>>();
@@ -71,6 +78,9 @@ export function liveHost(): Host {
     addresses,
     bridgeAddresses,
     netnsStatus,
+    nsIdentity,
+    processStart,
+    pendingNetns: once(() => (stateDir ? readPending(stateDir) : [])),
     netns: (path) => namespaces.get(path) ?? namespaces.set(path, readNetns(path)).get(path)!,
     listeners: once(readListeners),
     ephemeral: once(readEphemeralRange),

@@ -1,8 +1,9 @@
 // network rm: its own module, so that removing loads none of what creating needs (IP math
 // and its library, node:crypto, the option parser); the compiled executable still loads
 // modules lazily, and loading costs are felt in every call.
-import { conflict, notFound } from '../errors.ts';
-import { bridgeDownStep } from '../net/bridge.ts';
+import { anotherInstance, conflict, notFound } from '../errors.ts';
+import { bridgeDownStep, ownsBridge } from '../net/bridge.ts';
+import { isOwnMark, parseMark } from '../net/marks.ts';
 import type { Network, State } from '../state/schema.ts';
 import type { Step } from '../plan/steps.ts';
 import type { Host } from './host.ts';
@@ -27,6 +28,7 @@ export function removeNetworks(names: string[], opts: { force?: boolean; ifExist
           `remove them first, or use: brnet network rm --force ${name}`,
         );
       }
+      refuseForeignBridge(n, live, state.instance, opts.force === true);
       targets.push(n);
     }
     if (!targets.length) return { state: null, steps: [], result: { removed: [] as string[] } };
@@ -34,7 +36,7 @@ export function removeNetworks(names: string[], opts: { force?: boolean; ifExist
     // from sysfs.
     const host = targets.every((n) => n.bridgeCreated) ? live.links() : await live.bridgeAddresses();
     const next: State = { ...state, networks: state.networks.filter((n) => !targets.includes(n)) };
-    const bridges = targets.map((n) => bridgeDownStep(n, host, state.config));
+    const bridges = targets.map((n) => bridgeDownStep(n, host, state.config, state.instance));
     const result = { removed: targets.map((n) => n.name) };
     if (targets.every((n) => !n.endpoints.length)) {
       // The usual case: the rules and the bridges go at the same time (both only wait on the
@@ -48,12 +50,28 @@ export function removeNetworks(names: string[], opts: { force?: boolean; ifExist
     for (const n of targets) for (const ep of n.endpoints) if (ep.ports.length) cleanups.push(conntrackStep(n, ep, ep.ports));
     // One batch deletes every endpoint of every network being removed.
     const { endpointsRemoveSteps } = await import('./endpoint-rm.ts');
-    const gone = endpointsRemoveSteps(
+    const gone = await endpointsRemoveSteps(
       targets.flatMap((network) => network.endpoints.map((endpoint) => ({ network, endpoint }))),
-      host,
+      live,
       next,
-      live.netnsStatus,
     );
     return { state: next, steps: [...gone.steps, ...bridges], afterFirewall: cleanups, atEnd: gone.atEnd, result };
   } };
+}
+
+/**
+ * A device under the bridge's name that brnet cannot prove its own (another bridge made by
+ * hand after brnet's went, a dummy, another instance's) is never deleted: refused, or with
+ * --force the network is forgotten and the device left as it is.
+ */
+function refuseForeignBridge(n: Network, host: Host, instance: string | null, force: boolean): void {
+  const link = n.bridgeCreated ? host.links().links.get(n.bridge) : undefined;
+  if (!link || ownsBridge(n, link, instance)) return;
+  const mark = parseMark(link.alias);
+  if (mark?.instance && mark.instance !== instance) throw anotherInstance(mark.instance, [`bridge ${n.bridge} (${link.alias})`]);
+  if (force) return;
+  throw conflict(
+    `device ${n.bridge} of network ${n.name} is not brnet's (${link.alias ? `its mark is ${link.alias}` : 'no brnet mark'}${isOwnMark(link.alias, instance, n.name) ? ', and its MAC is not the one brnet gave it' : ''}): not deleting it`,
+    `forget the network and leave the device with: brnet network rm --force ${n.name}`,
+  );
 }

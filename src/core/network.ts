@@ -1,5 +1,6 @@
 // network create: from a validated spec and the current state to a plan (rm: network-rm.ts).
-import { BrnetError, conflict } from '../errors.ts';
+import { BrnetError, anotherInstance, conflict } from '../errors.ts';
+import { ownerOf, parseMark } from '../net/marks.ts';
 import { bridgeUpSteps } from '../net/bridge.ts';
 import type { HostView } from '../net/host.ts';
 import {
@@ -90,8 +91,11 @@ function buildNetwork(spec: NetworkSpec, state: State, host: HostView, machineId
   if (link && link.kind !== 'bridge') {
     throw conflict(`device ${bridge} exists and is not a bridge`, 'choose another --bridge-name');
   }
-  // A bridge carrying brnet's marker is a leftover of an interrupted brnet call: it is ours.
-  const created = !link || (link.alias?.startsWith('brnet:') ?? false);
+  // A bridge carrying this instance's mark is a leftover of an interrupted call: it is brnet's
+  // to take back. Another instance's is not brnet's to adopt either.
+  const whose = link ? ownerOf(link.alias, state.instance) : 'none';
+  if (whose === 'foreign') throw anotherInstance(parseMark(link?.alias)?.instance ?? '?', [`bridge ${bridge} (${link?.alias})`]);
+  const created = !link || whose === 'ours';
   const exceptDev = link ? bridge : null;
   const ipv4 = spec.ipv4 ? familyConfig(spec.ipv4, 4, state, host, exceptDev, spec.gatewayModeIpv4 === 'isolated', machineId) : null;
   const ipv6 = spec.ipv6 ? familyConfig(spec.ipv6, 6, state, host, exceptDev, spec.gatewayModeIpv6 === 'isolated', machineId) : null;
@@ -102,7 +106,7 @@ function buildNetwork(spec: NetworkSpec, state: State, host: HostView, machineId
     bridge,
     bridgeCreated: created,
     keepAddresses: keep,
-    bridgeMac: link?.address && !created ? link.address : stableMac(`bridge:${id}`),
+    bridgeMac: link?.address ? link.address : stableMac(`bridge:${id}`),
     created: new Date().toISOString(),
     ipv4,
     ipv6,
@@ -183,6 +187,6 @@ export function createNetwork(name: string, flags: CreateFlags, ifNotExists: boo
     }
     const next: State = { ...state, networks: [...state.networks, net] };
     // The rules name the bridge: it exists first.
-    return { state: next, steps: bridgeUpSteps(net, host, state.config), firewall: 'after', result: { network: net, created: true } };
+    return { state: next, steps: bridgeUpSteps(net, host, state.config, state.instance), firewall: 'after', result: { network: net, created: true } };
   } };
 }

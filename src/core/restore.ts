@@ -1,22 +1,26 @@
 // `brnet restore`: make the kernel match the state again after a reboot, a firewall flush or
 // reload, or a crash. Built on the same comparison as `check`, so a second run finds nothing
 // to do and changes nothing.
+import { anotherInstance } from '../errors.ts';
 import { applyPayload, diffPayload, type JumpOps, normalizeSpec } from '../firewall/iptables.ts';
-import { type Family, type Jump, TABLES, enabledFamilies, jumps } from '../firewall/rules.ts';
+import { type Family, type Jump, type Ruleset, TABLES, enabledFamilies, jumps, renderRules } from '../firewall/rules.ts';
+import { randomHex } from '../net/marks.ts';
+import type { Pending } from '../state/journal.ts';
 import { bridgeUpSteps } from '../net/bridge.ts';
 import { ipBatchStep } from '../net/ipcmd.ts';
-import type { Endpoint, State } from '../state/schema.ts';
-import { nsConfigStep, vethAddStep } from '../net/veth.ts';
+import type { Endpoint, Network, State } from '../state/schema.ts';
+import { nsConfigStep, statIdentity, tolerantBatchStep, vethAddStep } from '../net/veth.ts';
+import { identityNow } from './identity.ts';
 import { defaultRouteOwners, membersIn } from './default-routes.ts';
 import { type Ctx, readOnly } from './context.ts';
 import { type Comparison, compare } from './drift.ts';
 import { type Host, liveHost } from './host.ts';
-import type { Operation } from './runner.ts';
+import type { Operation, Plan } from './runner.ts';
 import type { Step } from '../plan/steps.ts';
 
 export async function check(ctx: Ctx) {
   const state = await readOnly(ctx);
-  const cmp = await compare(state, liveHost());
+  const cmp = await compare(state, liveHost(ctx.stateDir));
   return { drift: cmp.drift, stale: cmp.stale };
 }
 
@@ -25,71 +29,142 @@ export interface Restored {
   stale: Comparison['stale'];
 }
 
+/**
+ * Host-wide parts first (leftovers, jumps, dispatcher chains, every network's chains, in one
+ * `iptables-restore` per family), then each network on its own (bridge, sysctls, addresses,
+ * namespaces brnet created, veths): one that cannot be repaired is reported and the others
+ * are repaired anyway. Another instance's objects stop it before anything changes.
+ */
 export function restore(): Operation<Restored> {
   return {
     what: 'restore',
     plan: async (state, host) => {
       const cmp = await compare(state, host);
-      const recreated: Endpoint[] = [];
-      const steps = [...linkSteps(state, cmp, host, recreated), ...firewallSteps(state, cmp)];
+      if (cmp.foreign.length) throw anotherInstance(cmp.foreign[0]!.instance, cmp.foreign.map((x) => x.what));
+      let changed = adoptIdentities(state, cmp, host);
+      // A network whose bridge name is held by someone else's device gets no rules either: they
+      // would filter and NAT that device's traffic.
+      const repairable: State = { ...state, networks: state.networks.filter((n) => !cmp.conflicts.has(n)) };
+      const steps = [...leftoverSteps(cmp), ...firewallSteps(repairable, renderRules(repairable), cmp)];
+      const created = new Set<string>();
+      const pendingNetns: Pending[] = [];
+      const parts: NonNullable<Plan<Restored>['parts']> = [];
+      for (const n of state.networks) {
+        const refused = cmp.conflicts.get(n);
+        if (refused) {
+          parts.push({ what: `network ${n.name}`, steps: [], refused });
+          continue;
+        }
+        const net = networkSteps(state, n, cmp, host, created, pendingNetns);
+        changed ||= net.changed;
+        if (net.steps.length) parts.push({ what: `network ${n.name}`, steps: net.steps });
+      }
+      const fixed = cmp.drift.filter((d) => d.kind !== 'conflict' && d.kind !== 'foreign');
       return {
-        // A re-created veth may have needed a new host-side name (a clash): record it.
-        state: recreated.length ? state : null,
+        // Re-created veths may have needed new host-side names, re-created namespaces have new
+        // identities, and identities proven for the first time are recorded.
+        state: changed ? state : null,
         steps,
+        parts,
+        pendingNetns,
         firewall: 'none', // the repair of the rules is among the steps, from what the kernel has
-        ...(cmp.drift.length ? { progress: `restoring ${cmp.drift.length} difference(s)…` } : {}),
-        result: { drift: cmp.drift, stale: cmp.stale },
+        ...(fixed.length ? { progress: `restoring ${fixed.length} difference(s)…` } : {}),
+        result: { drift: fixed, stale: cmp.stale },
       };
     },
   };
 }
 
-function linkSteps(state: State, cmp: Comparison, host: Host, recreated: Endpoint[]): Step[] {
-  const steps: Step[] = [];
-  // Leftovers first: a crashed `network create` may have left the very bridge name we need.
-  if (cmp.orphanLinks.length) {
-    steps.push(ipBatchStep(cmp.orphanLinks.map((l) => `link del dev ${l}`)));
-  }
+/** Endpoints of an older brnet, proven present now: their namespace's identity is recorded. */
+function adoptIdentities(state: State, cmp: Comparison, host: Host): boolean {
+  let changed = false;
   for (const n of state.networks) {
-    steps.push(...bridgeUpSteps(n, cmp.host, state.config).filter((s) => s.show.length));
     for (const ep of n.endpoints) {
-      if (!host.netnsExists(ep.netnsPath)) continue; // stale: reported, not repaired
-      const master = host.linkMaster(ep.hostIfname);
-      if (master === undefined) {
-        // The namespace survived but the veth did not (deleted by hand, or the bridge was):
-        // attach the endpoint again with the same name, MAC, addresses and routes.
-        const routes = defaultRouteOwners(membersIn(state, ep.netnsPath)).filter((o) => o.endpoint === ep);
-        steps.push(vethAddStep(n, ep, null), nsConfigStep(ep, routes));
-        recreated.push(ep);
-      } else if (master !== n.bridge) {
-        steps.push(ipBatchStep([`link set dev ${ep.hostIfname} master ${n.bridge}`, `link set dev ${ep.hostIfname} type bridge_slave hairpin on`, `link set dev ${ep.hostIfname} up`]));
-      }
+      if (ep.netnsIdentity || !cmp.present.has(ep)) continue;
+      ep.netnsIdentity = identityNow(ep, host, null);
+      changed = true;
     }
   }
-  return steps;
+  return changed;
+}
+
+function leftoverSteps(cmp: Comparison): Step[] {
+  const lines = [...cmp.orphanLinks.map((l) => `link del dev ${l}`), ...cmp.orphanNetns.map((p) => `netns del ${p.name}`)];
+  return lines.length ? [tolerantBatchStep(lines)] : [];
+}
+
+function networkSteps(
+  state: State,
+  n: Network,
+  cmp: Comparison,
+  host: Host,
+  created: Set<string>,
+  pendingNetns: Pending[],
+): { steps: Step[]; changed: boolean } {
+  const steps: Step[] = bridgeUpSteps(n, cmp.host, state.config, state.instance).filter((s) => s.show.length);
+  let changed = false;
+  const routesOf = (ep: Endpoint) => defaultRouteOwners(membersIn(state, ep.netnsPath)).filter((o) => o.endpoint === ep);
+  for (const ep of n.endpoints) {
+    if (cmp.recreate.has(ep)) {
+      // A namespace brnet created, gone with a reboot: made again, under the same name, with
+      // its endpoints' veths, addresses, MACs and routes. The first endpoint to need it makes it.
+      const first = !created.has(ep.netns);
+      created.add(ep.netns);
+      const token = ep.netnsIdentity?.token ?? randomHex();
+      ep.netnsIdentity = { dev: 0, ino: 0, start: null, token };
+      if (first) pendingNetns.push({ name: ep.netns, token });
+      steps.push(vethAddStep(n, ep, first ? ep.netns : null, state.instance), identityStep(ep), nsConfigStep(n, ep, routesOf(ep), state.instance));
+      changed = true;
+      continue;
+    }
+    if (!cmp.present.has(ep)) continue; // stale: reported, never configured
+    const master = host.linkMaster(ep.hostIfname);
+    if (master === undefined) {
+      // The namespace survived but the veth did not (deleted by hand, or the bridge was):
+      // attach the endpoint again with the same name, MAC, addresses and routes.
+      steps.push(vethAddStep(n, ep, null, state.instance), nsConfigStep(n, ep, routesOf(ep), state.instance));
+      changed = true;
+    } else if (master !== n.bridge) {
+      steps.push(ipBatchStep([`link set dev ${ep.hostIfname} master ${n.bridge}`, `link set dev ${ep.hostIfname} type bridge_slave hairpin on`, `link set dev ${ep.hostIfname} up`]));
+    }
+  }
+  return { steps, changed };
+}
+
+/** Records the identity of a namespace made again (its new inode), for the endpoints in it. */
+function identityStep(ep: Endpoint): Step {
+  return {
+    show: [],
+    async do() {
+      if (ep.netnsIdentity) Object.assign(ep.netnsIdentity, statIdentity(ep.netnsPath));
+    },
+  };
 }
 
 const sameJump = (a: { table: string; chain: string; spec: string }, j: Jump) =>
   a.table === j.table && a.chain === j.chain && a.spec === normalizeSpec(j.spec);
 
-function firewallSteps(state: State, cmp: Comparison): Step[] {
+function firewallSteps(state: State, desired: Ruleset, cmp: Comparison): Step[] {
   const steps: Step[] = [];
   for (const f of enabledFamilies(state) as Family[]) {
     const k = cmp.kernel[f];
     if (!k) continue;
-    const want = TABLES.some((t) => cmp.desired[f][t].size > 0);
+    const want = TABLES.some((t) => desired[f][t].size > 0);
     const ops: JumpOps = { add: [], remove: [] };
-    for (const j of jumps()) {
+    const mine = jumps(state.instance);
+    for (const j of mine) {
       const n = k.jumps.filter((x) => sameJump(x, j)).length;
       if (want && n === 0) ops.add.push(j);
       // Exactly one copy is right; position is left alone so that a second restore is a no-op.
       const extra = want ? Math.max(0, n - 1) : n;
       for (let i = 0; i < extra; i++) ops.remove.push(j);
     }
+    // brnet's jumps of before instances (the only other ones here: another instance's stopped
+    // the restore) are replaced by this instance's.
     for (const x of k.jumps) {
-      if (!jumps().some((j) => sameJump(x, j))) ops.remove.push({ table: x.table, chain: x.chain, spec: x.spec });
+      if (!mine.some((j) => sameJump(x, j))) ops.remove.push({ table: x.table, chain: x.chain, spec: x.spec });
     }
-    const payload = diffPayload(k.tables, cmp.desired[f], ops);
+    const payload = diffPayload(k.tables, desired[f], ops);
     if (!payload) continue;
     const cmd = f === 4 ? 'iptables-restore' : 'ip6tables-restore';
     steps.push({ show: [`${cmd} --noflush <<'EOF'\n${payload}EOF`], do: () => applyPayload(f, payload) });

@@ -8,9 +8,11 @@
 // state file is written last, as the plan's final step, so a failure anywhere rolls back the
 // kernel and leaves the file as it was; the lock is held throughout, so concurrent calls
 // serialise.
-import { wrap } from '../errors.ts';
+import { BrnetError, wrap } from '../errors.ts';
+import { randomHex } from '../net/marks.ts';
 import { type Step, applyPlan, concurrently, planText, rollbackAfter, runSteps } from '../plan/steps.ts';
 import type { State } from '../state/schema.ts';
+import { type Pending, notePending, settlePending } from '../state/journal.ts';
 import { type Db, readState, withLock } from '../state/store.ts';
 import { type Ctx, requireRoot } from './context.ts';
 import { type Host, liveHost } from './host.ts';
@@ -30,10 +32,18 @@ export interface Plan<R> {
   afterFirewall?: Step[];
   /** Steps that may as well run last (waiting for namespaces to go); a batch runs all of them together. */
   atEnd?: Step[];
+  /** Namespaces the steps create: noted before they run (state/journal.ts). */
+  pendingNetns?: Pending[];
   /** For the user, whatever happens next (stderr). */
   notes?: string[];
   /** For the user, only when the plan is applied (stderr). */
   progress?: string;
+  /**
+   * Parts applied after everything else, each on its own: one that fails is rolled back
+   * alone, the others stay, and the call then fails naming it (`restore`, one per network).
+   * `refused` is a part that cannot even be tried, and why.
+   */
+  parts?: { what: string; steps: Step[]; refused?: string }[];
   result: R;
 }
 
@@ -57,30 +67,69 @@ export async function run<R>(ctx: Ctx, op: Operation<R>): Promise<Outcome<R>> {
   requireRoot(ctx);
   if (ctx.dryRun) {
     const db = await readState(ctx.stateDir);
-    const { plan, text } = await dryRun(db.data, op, liveHost());
+    const { plan, text } = await dryRun(withInstance(db.data), op, liveHost(ctx.stateDir), db.data);
     tell(ctx, plan, false);
     return { result: plan.result, plan: text };
   }
   return locked(ctx, async (db) => {
-    const host = liveHost();
-    const p = await op.plan(db.data, host);
+    const host = liveHost(ctx.stateDir);
+    const state = withInstance(db.data);
+    const p = await op.plan(state, host);
     tell(ctx, p, true);
     const steps = await assemble(db.data, p, host);
+    const failures: string[] = [];
     try {
-      await applyPlan(p.state ? [...steps, writeStep(db, p.state)] : steps);
+      await keepInstance(db, state);
+      notePending(ctx.stateDir, p.pendingNetns ?? []);
+      if (!p.parts?.length) await applyPlan(p.state ? [...steps, writeStep(db, p.state)] : steps);
+      else {
+        // Each part stands on its own, so the state records what every part that worked did.
+        await applyPlan(steps);
+        for (const part of p.parts) failures.push(...(await applyPart(part)));
+        if (p.state) await writeStep(db, p.state).do();
+      }
     } catch (e) {
       // A planning error already says what is wrong with the request; one while applying is
       // a failed command or file deep down, which says nothing of what the user asked for.
       throw wrap(`cannot ${op.what}`, e);
     }
+    if (p.pendingNetns) settle(ctx, p.state ?? state);
+    if (failures.length) throw new BrnetError('COMMAND_FAILED', `cannot ${op.what} ${failures.join('; ')}`, { hint: 'the rest was done; fix these and run it again' });
     return { result: p.result, plan: null };
   });
 }
 
+/** One part of a plan on its own: [] when applied, else what failed (rolled back). */
+async function applyPart(part: NonNullable<Plan<unknown>['parts']>[number]): Promise<string[]> {
+  if (part.refused) return [`${part.what}: ${part.refused}`];
+  try {
+    await applyPlan(part.steps);
+    return [];
+  } catch (e) {
+    return [`${part.what}: ${e instanceof Error ? e.message : String(e)}`];
+  }
+}
+
+/**
+ * The state with its instance id (net/marks.ts): a state dir gets one with its first change.
+ * It is written before that change, once planning has accepted the request, so that a call
+ * killed half-way leaves objects carrying an id its state dir knows.
+ */
+function withInstance(state: State): State {
+  return state.instance ? state : { ...state, instance: randomHex() };
+}
+
+async function keepInstance(db: Db, state: State): Promise<void> {
+  if (db.data.instance === state.instance) return;
+  db.data = { ...db.data, instance: state.instance };
+  await db.write();
+}
+
 /** The plan of one operation and its text, as `--dry-run` prints it: what the unit tests snapshot. */
-export async function dryRun<R>(state: State, op: Operation<R>, host: Host): Promise<{ plan: Plan<R>; text: string }> {
+export async function dryRun<R>(state: State, op: Operation<R>, host: Host, from = state): Promise<{ plan: Plan<R>; text: string }> {
   const plan = await op.plan(state, host);
-  return { plan, text: planText(await assemble(state, plan, host)) };
+  const parts = (plan.parts ?? []).flatMap((x) => (x.refused ? [] : x.steps));
+  return { plan, text: planText([...(await assemble(from, plan, host)), ...parts]) };
 }
 
 /**
@@ -103,7 +152,7 @@ export async function runBatch(ctx: Ctx, ops: { op: Operation<unknown>; label: s
       let p: Plan<unknown>;
       try {
         // A view per line: the lines before it have changed the host.
-        p = await op.plan(state, liveHost());
+        p = await op.plan(state, liveHost(ctx.stateDir));
       } catch (e) {
         throw wrap(label, e);
       }
@@ -111,6 +160,7 @@ export async function runBatch(ctx: Ctx, ops: { op: Operation<unknown>; label: s
       if (ctx.dryRun) texts.push(planText(p.steps));
       else {
         try {
+          notePending(ctx.stateDir, p.pendingNetns ?? []);
           await runSteps(p.steps, done);
         } catch (e) {
           throw wrap(`${label}: cannot ${op.what}`, e);
@@ -120,21 +170,24 @@ export async function runBatch(ctx: Ctx, ops: { op: Operation<unknown>; label: s
       atEnd.push(...(p.atEnd ?? []));
       state = p.state ?? state;
     }
-    const fw = await firewallBetween(initial, state, liveHost());
+    const fw = await firewallBetween(initial, state, liveHost(ctx.stateDir));
     // The waits for namespaces to go run side by side: the kernel tears them down together.
     const final = [...(fw ? [fw] : []), ...after, ...(atEnd.length ? [concurrently(atEnd)] : [])];
     return { state, texts, final };
   };
   if (ctx.dryRun) {
     const db = await readState(ctx.stateDir);
-    const { texts, final } = await all(db.data, []);
+    const { texts, final } = await all(withInstance(db.data), []);
     return { plan: [...texts, planText(final)].filter(Boolean).join('\n') };
   }
   return locked(ctx, async (db) => {
     const done: Step[] = [];
     try {
-      const { state, final } = await all(db.data, done);
+      const initial = withInstance(db.data);
+      await keepInstance(db, initial);
+      const { state, final } = await all(initial, done);
       await runSteps([...final, writeStep(db, state)], done);
+      settle(ctx, state);
     } catch (e) {
       throw await rollbackAfter(e, done);
     }
@@ -166,6 +219,10 @@ async function assemble(from: State, p: Plan<unknown>, host: Host): Promise<Step
   return [...steps, ...(p.afterFirewall ?? []), ...(p.atEnd?.length ? [concurrently(p.atEnd)] : [])];
 }
 
+function settle(ctx: Ctx, state: State): void {
+  settlePending(ctx.stateDir, new Set(state.networks.flatMap((n) => n.endpoints.map((e) => e.netnsIdentity?.token ?? ''))));
+}
+
 function writeStep(db: Db, state: State): Step {
   return {
     show: [],
@@ -180,7 +237,10 @@ function writeStep(db: Db, state: State): Step {
 async function firewallBetween(from: State, to: State, host: Host): Promise<Step | null> {
   const [{ firewallStep }, { renderRules }] = await Promise.all([import('../firewall/iptables.ts'), import('../firewall/rules.ts')]);
   const only = changedNetworks(from, to);
-  return firewallStep(renderRules(from, only), renderRules(to, only), { readKernel: host.firewall });
+  // A state that gets its instance id now had rules with the marks of before instances (or
+  // none): every chain is re-declared with the new marks, and the old jumps replaced.
+  const full = from.instance !== to.instance && from.networks.length > 0;
+  return firewallStep(renderRules(from, only), renderRules(to, only), { readKernel: host.firewall, full });
 }
 
 /**
@@ -190,6 +250,7 @@ async function firewallBetween(from: State, to: State, host: Host): Promise<Step
  */
 function changedNetworks(from: State, to: State): Set<string> | undefined {
   if (from.config.iptables !== to.config.iptables || from.config.ip6tables !== to.config.ip6tables) return undefined;
+  if (from.instance !== to.instance) return undefined;
   const before = new Map(from.networks.map((n) => [n.name, n]));
   const changed = new Set<string>();
   for (const n of to.networks) if (before.get(n.name) !== n) changed.add(n.name);

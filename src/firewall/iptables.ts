@@ -5,18 +5,29 @@
 // number of networks and ports on the host.
 import { run } from '../net/exec.ts';
 import type { Step } from '../plan/steps.ts';
-import { type Chains, type Family, type Jump, type Ruleset, TABLES, type Table, type TableSet, jumps } from './rules.ts';
+import { anotherInstance } from '../errors.ts';
+import { type Chains, type Family, type Jump, type Ruleset, TABLES, type Table, type TableSet, isOwnChain, jumps } from './rules.ts';
 
 const restoreCmd = (f: Family) => (f === 4 ? 'iptables-restore' : 'ip6tables-restore');
 const saveCmd = (f: Family) => (f === 4 ? 'iptables-save' : 'ip6tables-save');
 
+export interface KernelJump {
+  table: Table;
+  chain: string;
+  spec: string;
+  /** The instance in its mark; null for a jump written before instances existed. */
+  instance: string | null;
+}
+
 export interface KernelRules {
-  /** brnet-owned chains (name starts with BRNET) and their rules as iptables-save prints them. */
+  /** brnet's chains (exact names, see isOwnChain) and their rules as iptables-save prints them. */
   tables: TableSet;
-  /** built-in chain -> rule specs that jump into a BRNET chain, in order. */
-  jumps: { table: Table; chain: string; spec: string }[];
+  /** Rules in built-in chains that are exactly one of brnet's jumps, of whichever instance. */
+  jumps: KernelJump[];
   /** every chain of every table, for telling "missing" from "empty". */
   allChains: Record<Table, Set<string>>;
+  /** "table/chain" of brnet's chains -> the instances named by the marks of their rules. */
+  owners: Map<string, Set<string | null>>;
 }
 
 /** iptables-save prints comments quoted; brnet's comments never need quotes. */
@@ -24,10 +35,26 @@ export function normalizeSpec(spec: string): string {
   return spec.replace(/--comment "([^"]*)"/g, '--comment $1').trim();
 }
 
+const MARK_IN_RULE = /--comment brnet(?:@([0-9a-f]{8}))?:\S/;
+
+/**
+ * A rule of a built-in chain is brnet's only if it is, word for word, one of the jumps brnet
+ * writes (with any instance's mark): an admin's rule that mentions brnet, or a comment with
+ * spaces, is not, and is never touched.
+ */
+function asJump(table: Table, chain: string, spec: string): KernelJump | null {
+  const m = / --comment brnet(?:@([0-9a-f]{8}))? -j BRNET-/.exec(` ${spec}`);
+  if (!m) return null;
+  const generic = spec.replace(/--comment brnet@[0-9a-f]{8} -j /, '--comment brnet -j ');
+  const known = jumps(null).some((j) => j.table === table && j.chain === chain && j.spec === generic);
+  return known ? { table, chain, spec, instance: m[1] ?? null } : null;
+}
+
 export function parseSave(text: string): KernelRules {
   const tables: TableSet = { raw: new Map(), filter: new Map(), nat: new Map() };
   const allChains: Record<Table, Set<string>> = { raw: new Set(), filter: new Set(), nat: new Set() };
-  const found: KernelRules['jumps'] = [];
+  const owners = new Map<string, Set<string | null>>();
+  const found: KernelJump[] = [];
   let table: Table | null = null;
   for (const line of text.split('\n')) {
     if (line.startsWith('*')) {
@@ -37,17 +64,46 @@ export function parseSave(text: string): KernelRules {
     } else if (line.startsWith(':')) {
       const name = line.slice(1).split(' ')[0] ?? '';
       allChains[table].add(name);
-      if (name.startsWith('BRNET')) tables[table].set(name, []);
+      if (isOwnChain(name)) tables[table].set(name, []);
     } else if (line.startsWith('-A ')) {
       const m = /^-A (\S+) (.*)$/.exec(line);
       if (!m) continue;
       const [, chain = '', rest = ''] = m;
       const spec = normalizeSpec(rest);
-      if (chain.startsWith('BRNET')) tables[table].get(chain)?.push(spec);
-      else if (/-j BRNET\S*$/.test(spec) || /brnet/.test(spec)) found.push({ table, chain, spec });
+      const own = tables[table].get(chain);
+      if (own) {
+        own.push(spec);
+        const mark = MARK_IN_RULE.exec(spec);
+        if (mark) {
+          const key = `${table}/${chain}`;
+          (owners.get(key) ?? owners.set(key, new Set()).get(key)!).add(mark[1] ?? null);
+        }
+      } else {
+        const j = asJump(table, chain, spec);
+        if (j) found.push(j);
+      }
     }
   }
-  return { tables, jumps: found, allChains };
+  return { tables, jumps: found, allChains, owners };
+}
+
+/** What in `k` belongs to another instance than `mine`: jumps and chains, for messages. */
+export function foreignRules(k: KernelRules, mine: string | null, family: Family): { what: string; instance: string }[] {
+  const out: { what: string; instance: string }[] = [];
+  const other = (i: string | null): i is string => i !== null && i !== mine;
+  for (const j of k.jumps) {
+    if (other(j.instance)) out.push({ what: `IPv${family} jump ${j.table}/${j.chain} -> ${j.spec.split(' -j ')[1]}`, instance: j.instance });
+  }
+  for (const [key, set] of k.owners) {
+    for (const i of set) if (other(i)) out.push({ what: `IPv${family} chain ${key}`, instance: i });
+  }
+  return out;
+}
+
+/** Exit 5 naming another instance's rules, before anything is changed. */
+export function refuseForeign(k: KernelRules, mine: string | null, family: Family): void {
+  const f = foreignRules(k, mine, family);
+  if (f.length) throw anotherInstance(f[0]!.instance, f.map((x) => x.what));
 }
 
 export async function readKernelRules(f: Family): Promise<KernelRules> {
@@ -156,13 +212,18 @@ export async function applyPayload(f: Family, payload: string): Promise<void> {
   await run([restoreCmd(f), '--noflush'], { input: payload });
 }
 
-/** Which jumps are missing / present, from the kernel's view. */
-export function jumpOpsFor(kernel: KernelRules | null, wantChains: boolean): JumpOps {
+/**
+ * Which jumps to add and remove, from the kernel's view: this instance's, plus every copy of
+ * the jumps written before instances existed, which its marked ones replace. Another
+ * instance's jumps are never among them (firewallStep refuses first).
+ */
+export function jumpOpsFor(kernel: KernelRules | null, wantChains: boolean, instance: string | null = null): JumpOps {
   const present = (j: Jump) =>
     kernel?.jumps.filter((k) => k.table === j.table && k.chain === j.chain && k.spec === normalizeSpec(j.spec)) ?? [];
-  if (wantChains) return { add: jumps().filter((j) => present(j).length === 0), remove: [] };
+  const legacy = instance === null ? [] : jumps(null).flatMap((j) => present(j).map(() => j));
+  if (wantChains) return { add: jumps(instance).filter((j) => present(j).length === 0), remove: legacy };
   // Remove every copy, in case an older run or a restore left duplicates.
-  return { add: [], remove: jumps().flatMap((j) => present(j).map(() => j)) };
+  return { add: [], remove: [...jumps(instance).flatMap((j) => present(j).map(() => j)), ...legacy] };
 }
 
 const hasChains = (t: TableSet) => TABLES.some((tb) => t[tb].size > 0);
@@ -187,7 +248,9 @@ export async function firewallStep(
     if (want !== had || opts.full) {
       const kernel = want || had ? await (opts.readKernel ?? readKernelRules)(f) : null;
       if (kernel) {
-        fwd = jumpOpsFor(kernel, want);
+        // The first network of this state meets another state dir's chains here.
+        refuseForeign(kernel, to.instance, f);
+        fwd = jumpOpsFor(kernel, want, to.instance);
         back = { add: fwd.remove, remove: fwd.add };
       }
     }
@@ -206,6 +269,19 @@ export async function firewallStep(
   }
   if (!payloads.length) return null;
   const applied: Family[] = [];
+  const applyEditsOrWhole = async (f: Family, edits: string, whole: () => string) => {
+    try {
+      await applyPayload(f, edits);
+    } catch (e) {
+      const all = whole();
+      if (all === edits) throw e;
+      // In-place edits assume the kernel holds exactly what the state says, and fail (atomically
+      // per table) when it does not: a chain changed by hand, which re-declaring it repairs, or
+      // another state dir's chain, which must not be rewritten.
+      refuseForeign(await readKernelRules(f), to.instance, f);
+      await applyPayload(f, all);
+    }
+  };
   return {
     show: payloads.map((p) => `${restoreCmd(p.f)} --noflush <<'EOF'\n${p.forward}EOF`),
     async do() {
@@ -218,21 +294,6 @@ export async function firewallStep(
       for (const p of payloads.filter((x) => applied.includes(x.f)).reverse()) await applyEditsOrWhole(p.f, p.back(), p.backWhole);
     },
   };
-}
-
-/**
- * In-place edits assume the kernel holds exactly what the state says; if someone changed a
- * chain behind brnet's back an edit fails (restore is atomic per table, so nothing was
- * applied) and the whole chains are re-declared instead.
- */
-async function applyEditsOrWhole(f: Family, edits: string, whole: () => string): Promise<void> {
-  try {
-    await applyPayload(f, edits);
-  } catch (e) {
-    const all = whole();
-    if (all === edits) throw e;
-    await applyPayload(f, all);
-  }
 }
 
 export type { Chains };

@@ -17,6 +17,7 @@ import { type Endpoint, type GatewayMode, type Network, type Port, type State, m
 
 export type { Family } from '../net/addr-text.ts';
 import { type Family, ipFamily } from '../net/addr-text.ts';
+import { markPrefix } from '../net/marks.ts';
 export type Table = 'raw' | 'filter' | 'nat';
 export const TABLES: Table[] = ['raw', 'filter', 'nat'];
 
@@ -26,6 +27,8 @@ export type TableSet = Record<Table, Chains>;
 export interface Ruleset {
   4: TableSet;
   6: TableSet;
+  /** Whose marks the rules carry (net/marks.ts); null renders the marks of before instances. */
+  instance: string | null;
 }
 
 export interface Jump {
@@ -42,8 +45,8 @@ export const DISPATCH = {
 } as const;
 
 /** The rules brnet adds to built-in chains: the only places it touches outside its own chains. */
-export function jumps(): Jump[] {
-  const c = '-m comment --comment brnet';
+export function jumps(instance: string | null = null): Jump[] {
+  const c = `-m comment --comment ${markPrefix(instance)}`;
   return [
     { table: 'filter', chain: 'FORWARD', spec: `${c} -j ${DISPATCH.forward}` },
     { table: 'nat', chain: 'PREROUTING', spec: `-m addrtype --dst-type LOCAL ${c} -j ${DISPATCH.dnat}` },
@@ -53,7 +56,13 @@ export function jumps(): Jump[] {
   ];
 }
 
-const tag = (owner: string) => `-m comment --comment brnet:${owner}`;
+/**
+ * brnet's chains, by exact name: a user chain that merely starts with BRNET (BRNETWATCH) is
+ * not one of them.
+ */
+export const isOwnChain = (name: string): boolean =>
+  /^BRNET-(FORWARD|DNAT|POSTROUTING|RAW)$/.test(name) || /^BRNET-(IN|DNAT|POST|RAW)-[0-9a-f]{12}$/.test(name);
+let tag = (owner: string) => `-m comment --comment brnet:${owner}`;
 const chainId = (n: Network) => n.id.slice(0, 12);
 export const chainNames = (n: Network) => ({
   in: `BRNET-IN-${chainId(n)}`,
@@ -85,7 +94,10 @@ export function enabledFamilies(state: State): Family[] {
  * for just those networks, at a cost that does not grow with the networks left alone.
  */
 export function renderRules(state: State, only?: ReadonlySet<string>): Ruleset {
-  const rs: Ruleset = { 4: emptyTables(), 6: emptyTables() };
+  const rs: Ruleset = { 4: emptyTables(), 6: emptyTables(), instance: state.instance };
+  // Every rule names its instance and owner (network, or network:endpoint) in its comment.
+  const prefix = markPrefix(state.instance);
+  tag = (owner: string) => `-m comment --comment ${prefix}:${owner}`;
   for (const f of enabledFamilies(state)) renderFamily(state, f, rs[f], only);
   return rs;
 }

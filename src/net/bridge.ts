@@ -1,12 +1,20 @@
 // The kernel side of a network: the bridge device, its addresses and its sysctls.
 import type { Step } from '../plan/steps.ts';
 import type { Config, Network } from '../state/schema.ts';
-import type { HostView } from './host.ts';
+import type { HostLink, HostView } from './host.ts';
 import { ipBatch, ipBatchStep } from './ipcmd.ts';
 import { type SysctlWrites, sysctlStep } from './sysctl.ts';
 
-/** Marker on devices brnet created, so leftovers of a crash can be recognised and removed. */
-export const aliasFor = (network: string, endpoint?: string) => `brnet:${network}${endpoint ? `:${endpoint}` : ''}`;
+import { deviceMark, isOwnMark } from './marks.ts';
+
+/**
+ * Is the device of that name the bridge brnet made for `n`: its mark (alias) and the MAC brnet
+ * gave it? Only then may brnet change or delete it. An adopted bridge is the user's, and brnet
+ * only ever adds and removes its own addresses on it.
+ */
+export function ownsBridge(n: Network, link: Pick<HostLink, 'alias' | 'address'>, instance: string | null): boolean {
+  return isOwnMark(link.alias, instance, n.name) && link.address.toLowerCase() === n.bridgeMac.toLowerCase();
+}
 
 const gwAddr = (fc: Network['ipv4']) => (fc?.gateway ? `${fc.gateway}/${fc.subnet.split('/')[1]}` : null);
 
@@ -43,7 +51,7 @@ export function networkSysctls(n: Network, cfg: Config): SysctlWrites {
 }
 
 /** Create (or adopt) the bridge and bring it to the state's description. */
-export function bridgeUpSteps(n: Network, host: HostView, cfg: Config): Step[] {
+export function bridgeUpSteps(n: Network, host: HostView, cfg: Config, instance: string | null): Step[] {
   const br = n.bridge;
   const link = host.links.get(br);
   const steps: Step[] = [];
@@ -53,7 +61,7 @@ export function bridgeUpSteps(n: Network, host: HostView, cfg: Config): Step[] {
     // address or the link going up (the IPv6 ones do: disable_ipv6 before the address,
     // accept_dad before the carrier), so one `ip` process fewer.
     const mtu = n.mtu ? ` mtu ${n.mtu}` : '';
-    const lines = [`link add name ${br} address ${n.bridgeMac}${mtu} type bridge`, `link set dev ${br} alias ${aliasFor(n.name)}`];
+    const lines = [`link add name ${br} address ${n.bridgeMac}${mtu} type bridge`, `link set dev ${br} alias ${deviceMark(instance, n.name)}`];
     if (v4) lines.push(`addr add ${v4} dev ${br}`);
     steps.push(ipBatchStep([...lines, `link set dev ${br} up`], [`link del dev ${br}`]));
     steps.push(sysctlStep(networkSysctls(n, cfg)));
@@ -62,10 +70,14 @@ export function bridgeUpSteps(n: Network, host: HostView, cfg: Config): Step[] {
   if (!link) {
     const mtu = n.mtu ? ` mtu ${n.mtu}` : '';
     steps.push(
-      ipBatchStep([`link add name ${br} address ${n.bridgeMac}${mtu} type bridge`, `link set dev ${br} alias ${aliasFor(n.name)}`], [`link del dev ${br}`]),
+      ipBatchStep([`link add name ${br} address ${n.bridgeMac}${mtu} type bridge`, `link set dev ${br} alias ${deviceMark(instance, n.name)}`], [`link del dev ${br}`]),
     );
-  } else if (n.mtu && link.mtu !== n.mtu) {
-    steps.push(ipBatchStep([`link set dev ${br} mtu ${n.mtu}`], [`link set dev ${br} mtu ${link.mtu}`]));
+  } else {
+    // A bridge brnet made, still under a mark of before instances or of an earlier network
+    // of this state (a leftover being taken back), carries this one's mark from now on.
+    const mark = deviceMark(instance, n.name);
+    if (n.bridgeCreated && link.alias !== mark) steps.push(ipBatchStep([`link set dev ${br} alias ${mark}`], link.alias ? [`link set dev ${br} alias ${link.alias}`] : []));
+    if (n.mtu && link.mtu !== n.mtu) steps.push(ipBatchStep([`link set dev ${br} mtu ${n.mtu}`], [`link set dev ${br} mtu ${link.mtu}`]));
   }
   steps.push(sysctlStep(networkSysctls(n, cfg)));
   const have = new Set(host.addrs.filter((a) => a.dev === br).map((a) => `${a.local}/${a.prefixlen}`));
@@ -86,9 +98,12 @@ export function bridgeUpSteps(n: Network, host: HostView, cfg: Config): Step[] {
  * Undone by building the bridge again as the state describes it (as `restore` would), so the
  * deletion may run alongside the firewall commit (see removeNetworks).
  */
-export function bridgeDownStep(n: Network, host: HostView, cfg: Config): Step {
+export function bridgeDownStep(n: Network, host: HostView, cfg: Config, instance: string | null): Step {
   const br = n.bridge;
-  const link = host.links.get(br);
+  const found = host.links.get(br);
+  // A device under the bridge's name that brnet cannot prove its own is left alone (the
+  // planner has refused, or was told to forget the network with --force).
+  const link = found && (!n.bridgeCreated || ownsBridge(n, found, instance)) ? found : undefined;
   const lines: string[] = [];
   const undo: string[] = [];
   const deleted = Boolean(link && n.bridgeCreated);
@@ -109,7 +124,7 @@ export function bridgeDownStep(n: Network, host: HostView, cfg: Config): Step {
     async undo() {
       if (!deleted) return ipBatch(undo, null, true);
       if (host.links.has(br)) return; // the deletion did not happen
-      for (const step of bridgeUpSteps(n, { links: host.links, addrs: [], routes: [] }, cfg)) await step.do();
+      for (const step of bridgeUpSteps(n, { links: host.links, addrs: [], routes: [] }, cfg, instance)) await step.do();
     },
   };
 }

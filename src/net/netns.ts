@@ -2,7 +2,7 @@
 // Checking that one exists costs no process (stat/statfs); looking inside costs exactly one
 // (`nsenter --net=PATH -- ip -j -batch -`, links and default routes together).
 import { isNetnsName, isPid, isSafePath } from '../validate/values.ts';
-import { statSync, statfsSync } from 'node:fs';
+import { readFileSync, statSync, statfsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { environment, invalid, notFound } from '../errors.ts';
 import { run } from './exec.ts';
@@ -71,6 +71,34 @@ export function requireNetns(ref: NetnsRef, status = netnsStatus(ref.path)): voi
   throw invalid(`${ref.path} exists but is not a network namespace`, ref.name ? `remove the stale file: ip netns del ${ref.name}` : undefined);
 }
 
+/** dev and ino of the namespace file at `path`; null when there is none (or it is no namespace). */
+export function nsIdentity(path: string): { dev: number; ino: number } | null {
+  try {
+    if (Number(statfsSync(path).type) !== NSFS_MAGIC) return null;
+    const st = statSync(path);
+    return { dev: st.dev, ino: st.ino };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * When a process started (field 22 of /proc/PID/stat, clock ticks since boot): with its PID,
+ * what tells it from a later process that got the same PID. null when there is no such process.
+ */
+export function processStart(pid: string): string | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces and parentheses itself.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const start = fields[19]; // field 22 is the 20th after the name
+  return start && /^\d+$/.test(start) ? start : null;
+}
+
 export interface NsRoute {
   family: 4 | 6;
   gateway: string | null;
@@ -78,6 +106,8 @@ export interface NsRoute {
 }
 export interface NetnsView {
   links: string[];
+  /** Interface -> alias, for the interfaces that have one (brnet's marks among them). */
+  aliases: Record<string, string>;
   /** Default routes of the main table. */
   defaultRoutes: NsRoute[];
 }
@@ -103,9 +133,12 @@ export async function readNetns(path: string): Promise<NetnsView> {
     throw environment(`cannot look into network namespace ${path}: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.code}`}`);
   }
   const [linksText = '[]', routesText = '[]'] = r.stdout.split('\n').filter((l) => l.startsWith('['));
-  const links = (JSON.parse(linksText) as { ifname: string }[]).map((l) => l.ifname);
+  const parsed = JSON.parse(linksText) as { ifname: string; ifalias?: string }[];
+  const links = parsed.map((l) => l.ifname);
+  const aliases: Record<string, string> = {};
+  for (const l of parsed) if (typeof l.ifalias === 'string' && typeof l.ifname === 'string') aliases[l.ifname] = l.ifalias;
   const defaultRoutes = parseDefaultRoutes(JSON.parse(routesText) as RouteJson[]);
-  return { links, defaultRoutes };
+  return { links, aliases, defaultRoutes };
 }
 
 export function parseDefaultRoutes(routes: RouteJson[]): NsRoute[] {

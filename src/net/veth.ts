@@ -4,10 +4,10 @@
 // addresses, links up, default routes), and deleting many in one tolerant `ip -force -batch`.
 // Removal tolerates objects that disappeared behind brnet's back (a namespace deleted by its
 // owner takes the veth with it): the goal is the state, not the journey.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { Step } from '../plan/steps.ts';
 import type { Endpoint, Network } from '../state/schema.ts';
-import { aliasFor } from './bridge.ts';
+import { deviceMark, netnsMark } from './marks.ts';
 import { commandError, run } from './exec.ts';
 import { ipBatchStep } from './ipcmd.ts';
 import { randomVethName } from './names.ts';
@@ -28,7 +28,7 @@ export function freeVethName(exists = (n: string) => existsSync(`/sys/class/net/
 }
 
 /** Host side of `endpoint add`, as `ip -batch` lines. */
-export function hostAddLines(n: Network, ep: Endpoint, createNetns: string | null): string[] {
+export function hostAddLines(n: Network, ep: Endpoint, createNetns: string | null, instance: string | null): string[] {
   const mtu = n.mtu ? ` mtu ${n.mtu}` : '';
   const host = ep.hostIfname;
   return [
@@ -36,7 +36,7 @@ export function hostAddLines(n: Network, ep: Endpoint, createNetns: string | nul
     // The peer is born inside the namespace under its final name, MTU and MAC: nothing is
     // moved or renamed afterwards. iproute2 takes a path for `netns` (pid:PID included).
     `link add ${host}${mtu} type veth peer name ${ep.ifname} netns ${ep.netnsPath}${mtu} address ${ep.mac}`,
-    `link set dev ${host} alias ${aliasFor(n.name, ep.name)} master ${n.bridge}`,
+    `link set dev ${host} alias ${deviceMark(instance, n.name, ep.name)} master ${n.bridge}`,
     // Hairpin: the bridge may send a frame back out of the port it came in on, so an endpoint
     // reaches its own published port through the DNAT on the host.
     `link set dev ${host} type bridge_slave hairpin on`,
@@ -44,10 +44,16 @@ export function hostAddLines(n: Network, ep: Endpoint, createNetns: string | nul
   ];
 }
 
-/** Inside the namespace, as `ip -batch` lines. `routes`: the default routes this endpoint adds. */
-export function nsAddLines(ep: Endpoint, routes: readonly DefaultRoute[], kernelHasIpv6: boolean): string[] {
+/**
+ * Inside the namespace, as `ip -batch` lines. `routes`: the default routes this endpoint adds.
+ * The interface carries the endpoint's mark, and the loopback of a namespace brnet created
+ * the namespace's (net/marks.ts): what proves later that the namespace is still the one.
+ */
+export function nsAddLines(n: Network, ep: Endpoint, routes: readonly DefaultRoute[], kernelHasIpv6: boolean, instance: string | null): string[] {
   const dev = ep.ifname;
-  const lines: string[] = [];
+  const lines: string[] = [`link set dev ${dev} alias ${deviceMark(instance, n.name, ep.name)}`];
+  const token = ep.netnsCreated ? ep.netnsIdentity?.token : null;
+  if (token) lines.push(`link set dev lo alias ${netnsMark(instance, token)}`);
   // Without an IPv6 address the endpoint should not speak IPv6 at all (the reference driver
   // sets disable_ipv6 there, which needs a process in the namespace): no link-local address
   // means no DAD, router solicitations or MLD from it.
@@ -72,20 +78,24 @@ function failedLine(stderr: string): number {
  * new state holds and writes at the end. Undo removes exactly what this step created: the veth
  * only if its `link add` line succeeded, the namespace only if `netns add` did.
  */
-export function vethAddStep(n: Network, ep: Endpoint, createNetns: string | null): Step {
+export function vethAddStep(n: Network, ep: Endpoint, createNetns: string | null, instance: string | null): Step {
   const made = { ns: false, veth: false };
   return {
-    show: hostAddLines(n, ep, createNetns).map((l) => `ip ${l}`),
+    show: hostAddLines(n, ep, createNetns, instance).map((l) => `ip ${l}`),
     async do() {
       for (let attempt = 1; ; attempt++) {
-        const lines = hostAddLines(n, ep, made.ns ? null : createNetns);
+        const lines = hostAddLines(n, ep, made.ns ? null : createNetns, instance);
         const input = `${lines.join('\n')}\n`;
         const r = await run(['ip', '-batch', '-'], { input, allowFail: true });
         const linkLine = lines.findIndex((l) => l.startsWith('link add')) + 1;
         const failed = r.code === 0 ? lines.length + 1 : failedLine(r.stderr) || lines.length + 1;
         if (linkLine > 1 && failed > 1) made.ns = true;
         if (failed > linkLine) made.veth = true;
-        if (r.code === 0) return;
+        if (r.code === 0) {
+          // A namespace just created is identified now, as every later call will check it.
+          if (createNetns && ep.netnsIdentity) Object.assign(ep.netnsIdentity, statIdentity(ep.netnsPath));
+          return;
+        }
         if (failed === linkLine && attempt <= 3 && /File exists/.test(r.stderr)) {
           const clash = await run(['ip', 'link', 'show', 'dev', ep.hostIfname], { allowFail: true });
           if (clash.code === 0) {
@@ -105,10 +115,26 @@ export function vethAddStep(n: Network, ep: Endpoint, createNetns: string | null
   };
 }
 
-export function nsConfigStep(ep: Endpoint, routes: readonly DefaultRoute[], kernelHasIpv6 = existsSync('/proc/sys/net/ipv6')): Step {
+export function nsConfigStep(
+  n: Network,
+  ep: Endpoint,
+  routes: readonly DefaultRoute[],
+  instance: string | null,
+  kernelHasIpv6 = existsSync('/proc/sys/net/ipv6'),
+): Step {
   // No undo of its own: deleting the veth (the previous step's undo) takes the addresses and
   // routes with it.
-  return ipBatchStep(nsAddLines(ep, routes, kernelHasIpv6), [], ep.netnsPath);
+  return ipBatchStep(nsAddLines(n, ep, routes, kernelHasIpv6, instance), [], ep.netnsPath);
+}
+
+/** dev and ino of a namespace file (zero when it cannot be read: the identity then proves nothing). */
+export function statIdentity(path: string): { dev: number; ino: number } {
+  try {
+    const st = statSync(path);
+    return { dev: st.dev, ino: st.ino };
+  } catch {
+    return { dev: 0, ino: 0 };
+  }
 }
 
 const GONE = /Cannot find device|No such file|does not exist|Invalid argument/i;

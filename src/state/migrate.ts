@@ -26,5 +26,22 @@ export function migrate(raw: unknown, file: string): unknown {
     s = step(s);
     v = s.version as number;
   }
+  return fill(s);
+}
+
+/**
+ * Fields added within version 1 get their neutral value: no instance yet (the next change
+ * assigns one), and namespace identities unproven (core/identity.ts proves or declares them
+ * stale).
+ */
+function fill(s: Raw): Raw {
+  if (!('instance' in s)) s = { ...s, instance: null };
+  if (!Array.isArray(s.networks)) return s;
+  for (const n of s.networks as unknown[]) {
+    if (typeof n !== 'object' || n === null || !Array.isArray((n as Raw).endpoints)) continue;
+    for (const e of (n as Raw).endpoints as unknown[]) {
+      if (typeof e === 'object' && e !== null && !('netnsIdentity' in e)) (e as Raw).netnsIdentity = null;
+    }
+  }
   return s;
 }

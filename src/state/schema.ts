@@ -3,6 +3,7 @@
 // (src/validate/shape.ts says why they are not zod's).
 import * as z from '../validate/shape.ts';
 import * as v from '../validate/values.ts';
+import { isInstanceId } from '../net/marks.ts';
 
 // Every value that reaches a command line is checked for what it may be (validate/values.ts):
 // a state file edited by hand, or planted, is input like any other.
@@ -12,6 +13,24 @@ const ip = z.text('an IP address', v.isIpText);
 const cidr = z.text('an address with a prefix length', v.isCidrText);
 const mac = z.text('a MAC address', v.isMac);
 const port = z.int(0, 65535);
+const instance = z.text('an instance id of 8 hex digits', isInstanceId);
+const count = z.int(0, Number.MAX_SAFE_INTEGER);
+
+/**
+ * What proves that a namespace is the one the endpoint was attached to. The kernel reuses a
+ * freed namespace's inode number, so dev and ino only rule namespaces out; what proves it is
+ * the process start time (pid:), the token on the loopback of a namespace brnet created, or
+ * else the endpoint's own marked veth being alive (see core/identity.ts).
+ */
+export const NetnsIdentitySchema = z.object({
+  dev: count,
+  ino: count,
+  /** pid: only: field 22 of /proc/PID/stat, in clock ticks since boot. */
+  start: z.nullable(z.text('a process start time', (s) => /^\d{1,20}$/.test(s))),
+  /** Namespaces brnet created only: the token in the mark on their loopback. */
+  token: z.nullable(z.text('a namespace token of 8 hex digits', isInstanceId)),
+});
+export type NetnsIdentity = z.Infer<typeof NetnsIdentitySchema>;
 
 export const STATE_VERSION = 1;
 
@@ -33,6 +52,8 @@ export const EndpointSchema = z.object({
   netns: z.text('a namespace name, path or pid:PID', v.isNetnsSpec), // as the user gave it
   netnsPath: z.text('an absolute namespace path', v.isNetnsPath), // what brnet opens: /run/netns/NAME, a path, or /proc/PID/ns/net
   netnsCreated: z.boolean, // brnet created the named namespace and deletes it with the last endpoint
+  /** null: recorded by an older brnet and not proven since (see core/identity.ts). */
+  netnsIdentity: z.nullable(NetnsIdentitySchema),
   ifname,
   hostIfname: ifname,
   mac,
@@ -100,6 +121,8 @@ export type Config = z.Infer<typeof ConfigSchema>;
 
 export const StateSchema = z.object({
   version: z.literal(STATE_VERSION),
+  /** Carried in the marks of everything this state dir creates; null until the first change. */
+  instance: z.nullable(instance),
   config: ConfigSchema,
   networks: z.array(NetworkSchema),
 });
@@ -108,6 +131,7 @@ export type State = z.Infer<typeof StateSchema>;
 export function emptyState(): State {
   return {
     version: STATE_VERSION,
+    instance: null,
     config: { iptables: true, ip6tables: true, ipForward: true, userlandProxy: false, defaultAddressPools: null },
     networks: [],
   };

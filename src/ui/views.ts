@@ -1,11 +1,17 @@
 // The JSON shapes of product.md, built from the state. Field names are a contract.
 import type { Endpoint, Network, Port } from '../state/schema.ts';
 
-export function portView(n: Network, ep: Endpoint, p: Port) {
-  return { network: n.name, endpoint: ep.name, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort };
+/**
+ * `stale`: the endpoint's namespace is gone or not provably its own (core/identity.ts). A
+ * binding carries it only when true, so the shape of every healthy binding stays the six
+ * fields scripts compare; an endpoint always carries it.
+ */
+export function portView(n: Network, ep: Endpoint, p: Port, stale = false) {
+  const view = { network: n.name, endpoint: ep.name, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort };
+  return stale ? { ...view, stale: true as const } : view;
 }
 
-export function endpointView(n: Network, ep: Endpoint) {
+export function endpointView(n: Network, ep: Endpoint, stale = false) {
   return {
     name: ep.name,
     network: n.name,
@@ -17,11 +23,12 @@ export function endpointView(n: Network, ep: Endpoint) {
     ipv6: ep.ipv6,
     defaultRoute: ep.defaultRoute,
     created: ep.created,
-    ports: ep.ports.map((p) => portView(n, ep, p)),
+    stale,
+    ports: ep.ports.map((p) => portView(n, ep, p, stale)),
   };
 }
 
-export function networkView(n: Network) {
+export function networkView(n: Network, stale: ReadonlySet<Endpoint> = new Set()) {
   const fam = (fc: Network['ipv4']) =>
     fc ? { subnet: fc.subnet, gateway: fc.gateway, ipRange: fc.ipRange, auxAddresses: fc.auxAddresses } : null;
   return {
@@ -46,7 +53,7 @@ export function networkView(n: Network) {
     bridgeCreated: n.bridgeCreated,
     labels: n.labels,
     options: n.options,
-    endpoints: n.endpoints.map((e) => endpointView(n, e)),
+    endpoints: n.endpoints.map((e) => endpointView(n, e, stale.has(e))),
   };
 }
 

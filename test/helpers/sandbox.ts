@@ -641,6 +641,14 @@ export function normalizeIptablesSave(text: string): string {
     .join('\n');
 }
 
+/**
+ * brnet's marks without their instance id ("brnet@0a1b2c3d:web" -> "brnet:web"): for tests
+ * about the layout of rules and devices, which read the same for every state dir.
+ */
+export function unmark(text: string): string {
+  return text.replace(/"brnet@[0-9a-f]{8}"|\bbrnet@[0-9a-f]{8}\b/g, 'brnet');
+}
+
 export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_.:\/=+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

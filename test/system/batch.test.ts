@@ -66,7 +66,7 @@ describeRoot('batch', () => {
   });
 
   it('removes 100 endpoints in one invocation: namespaces and veths go, torn down together at the end', async () => {
-    const ours = async () => (await sb.ipJson(['link', 'show', 'type', 'veth'])).filter((l: any) => l.ifalias?.startsWith('brnet:bulk:'));
+    const ours = async () => (await sb.ipJson(['link', 'show', 'type', 'veth'])).filter((l: any) => /^brnet@[0-9a-f]{8}:bulk:/.test(l.ifalias ?? ''));
     expect(await ours()).toHaveLength(100);
     const lines = Array.from({ length: 100 }, (_, i) => `endpoint rm bulk e${i}`);
     const r = await sb.brnet(['batch', '-', '--debug'], { input: `${lines.join('\n')}\n`, timeoutMs: 120_000 });

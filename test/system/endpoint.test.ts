@@ -77,7 +77,8 @@ describeRoot('endpoint add / rm on a NAT network', () => {
     expect(Number.parseInt(ep.mac.slice(0, 2), 16) & 0x03).toBe(0x02);
 
     const host = await link(ep.hostIfname);
-    expect(host).toMatchObject({ mtu: 1400, master: net.bridge, ifalias: 'brnet:web:app' });
+    expect(host).toMatchObject({ mtu: 1400, master: net.bridge });
+    expect(host.ifalias).toMatch(/^brnet@[0-9a-f]{8}:web:app$/);
     expect(host.flags).toContain('UP');
     expect(host.linkinfo.info_kind).toBe('veth');
     expect(host.linkinfo.info_slave_data.hairpin).toBe(true);
@@ -184,7 +185,7 @@ describeRoot('endpoint add / rm on a NAT network', () => {
   it('lists and inspects endpoints', async () => {
     const table = await sb.brnetOk(['endpoint', 'ls']);
     const lines = table.stdout.trim().split('\n');
-    expect(lines[0]?.split(/\s+/)).toEqual(['NETWORK', 'ENDPOINT', 'NETNS', 'IFNAME', 'IPV4', 'IPV6', 'MAC', 'PORTS']);
+    expect(lines[0]?.split(/\s+/)).toEqual(['NETWORK', 'ENDPOINT', 'NETNS', 'IFNAME', 'IPV4', 'IPV6', 'MAC', 'PORTS', 'STATUS']);
     expect(lines.find((l) => l.startsWith('web') && l.includes(' app '))?.split(/\s+/).slice(0, 6)).toEqual(['web', 'app', 'a', 'eth0', '10.10.0.2/24', '-']);
     expect((await sb.brnetOk(['endpoint', 'ls', '-q'])).stdout).toBe('app\ndb\nfixed\nmulti\n');
     const all = (await sb.brnetOk(['endpoint', 'ls', 'web', '--json'])).json();
@@ -246,7 +247,7 @@ describeRoot('endpoint add / rm on a NAT network', () => {
     expect(await link('eth0', 'a')).toBeNull();
     expect(await netnsList()).toContain('a');
     expect(JSON.parse(readStateText()).networks[0].endpoints.map((e: any) => e.name)).not.toContain('app');
-    expect(await sb.iptablesSave(4)).not.toContain('brnet:web:app');
+    expect(await sb.iptablesSave(4)).not.toContain(':web:app');
     const again = await add('web', 'app2', '--netns', 'a');
     expect(again.ipv4).toBe('10.10.0.2/24');
     expect(await sb.ping('a', '10.10.0.3')).toBe(true);

@@ -1,5 +1,5 @@
 // restore and check: drift after flushes, deleted devices, leftovers and reboots.
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -68,7 +68,8 @@ describeRoot('check and restore', () => {
     const web = (await sb.brnetOk(['network', 'inspect', 'web', '--json'])).json();
     const dual = (await sb.brnetOk(['network', 'inspect', 'dual', '--json'])).json();
     await sb.sh(`iptables -t nat -D BRNET-POST-${web.id.slice(0, 12)} 1`);
-    await sb.sh('iptables -I FORWARD -m comment --comment brnet -j BRNET-FORWARD');
+    const mark = JSON.parse(readFileSync(join(sb.stateDir, 'state.json'), 'utf8')).instance;
+    await sb.sh(`iptables -I FORWARD -m comment --comment brnet@${mark} -j BRNET-FORWARD`);
     await sb.sh(`ip link del ${web.bridge}`);
     await sb.sh(`ip addr del 10.62.0.1/24 dev ${dual.bridge}`);
     await sb.sh('ip link add br-stray type bridge && ip link set br-stray alias brnet:gone && iptables -N BRNET-IN-000000000000');
@@ -87,7 +88,7 @@ describeRoot('check and restore', () => {
     const links = (await sb.ipJson(['link'])).map((l: any) => l.ifname);
     expect(links).toContain(web.bridge);
     expect(links).not.toContain('br-stray');
-    expect((await sb.iptablesSave(4)).match(/-A FORWARD -m comment --comment brnet -j BRNET-FORWARD/g)).toHaveLength(1);
+    expect((await sb.iptablesSave(4)).match(/-A FORWARD -m comment --comment "?brnet@[0-9a-f]{8}"? -j BRNET-FORWARD/g)).toHaveLength(1);
   });
 
   it('a bridge brought down, and veths detached or moved to another bridge, are reported and repaired', async () => {
@@ -131,6 +132,7 @@ describeRoot('check and restore', () => {
     cpSync(join(sb.stateDir, 'state.json'), join(dir, 'state.json'));
     const ours = (t: string) => t.split('\n').filter((l) => /brnet|BRNET/.test(l)).join('\n');
     const before = ours(await sb.iptablesSave(4));
+    const app = (await sb.brnetOk(['endpoint', 'inspect', 'web', 'app'])).json();
     const fresh = await Sandbox.create();
     try {
       const env = { BRNET_STATE_DIR: dir };
@@ -142,11 +144,17 @@ describeRoot('check and restore', () => {
       const addrs = JSON.stringify(await fresh.ipJson(['addr']));
       expect(addrs).toContain('10.61.0.1');
       expect(addrs).toContain('fd61::1');
-      // the namespace of web/app did not survive the "reboot": a warning, not drift
+      // web/app's namespace, which brnet created, did not survive the "reboot": made again,
+      // with the endpoint's address and MAC
+      expect(c.stdout).toContain('missing: namespace appns of endpoint web/app');
       const again = await fresh.brnet(['check'], { env });
       expect(again.code).toBe(0);
-      expect(again.stderr).toMatch(/warning: endpoint web\/app is stale/);
+      expect(again.stderr).toBe('');
+      const eth0 = JSON.parse((await fresh.inNs('appns', 'ip -j addr show dev eth0')).stdout)[0];
+      expect(eth0.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`)).toContain(app.ipv4);
+      expect(eth0.address).toBe(app.mac);
       await fresh.brnetOk(['endpoint', 'rm', 'web', 'app'], { env });
+      expect((await fresh.sh('ip netns list')).stdout).not.toContain('appns');
       expect((await fresh.brnetOk(['endpoint', 'ls', '-q'], { env })).stdout).toBe('');
     } finally {
       await fresh.destroy();

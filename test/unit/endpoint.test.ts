@@ -146,7 +146,7 @@ describe('default routes', () => {
     const first = ep({ name: 'first' });
     const s = state(net({ endpoints: [first] }), ds);
     const newcomer = ep({ name: 'new', ipv4: '10.1.0.9/24', ipv6: 'fd00::9/64', created: '2026-01-02T00:00:00.000Z' });
-    const view = { links: ['lo', 'eth0'], defaultRoutes: [{ family: 4 as const, gateway: '10.1.0.1', dev: 'eth0' }] };
+    const view = { links: ['lo', 'eth0'], aliases: {}, defaultRoutes: [{ family: 4 as const, gateway: '10.1.0.1', dev: 'eth0' }] };
     // IPv4 is carried by `first` already: the newcomer takes IPv6 only
     const p = planDefaultRoutes(s, ds, newcomer, view);
     expect(p.defaultRoute).toBe(true);
@@ -157,7 +157,7 @@ describe('default routes', () => {
     expect(planDefaultRoutes(s, ds, { ...newcomer, defaultRoute: false }, view)).toEqual({ defaultRoute: false, routes: [] });
   });
   it('refuse to stack on a default route brnet did not add', () => {
-    const view = { links: ['lo'], defaultRoutes: [{ family: 6 as const, gateway: 'fe80::1', dev: 'wlan0' }] };
+    const view = { links: ['lo'], aliases: {}, defaultRoutes: [{ family: 6 as const, gateway: 'fe80::1', dev: 'wlan0' }] };
     fails(() => planDefaultRoutes(state(ds), ds, ep({ ipv6: 'fd00::2/64' }), view), 4, /IPv6 default route \(via fe80::1 dev wlan0\)/);
     expect(planDefaultRoutes(state(v4), v4, ep(), view).defaultRoute).toBe(true);
   });
@@ -184,18 +184,19 @@ describe('default routes', () => {
 describe('batch lines', () => {
   it('create the veth with its peer inside the namespace, under its final name, MTU and MAC', () => {
     const e = ep({ hostIfname: 'veth1234567', netnsPath: '/proc/42/ns/net', mac: '02:11:22:33:44:55' });
-    expect(hostAddLines(net({ mtu: 1400 }), e, null)).toEqual([
+    expect(hostAddLines(net({ mtu: 1400 }), e, null, '0a1b2c3d')).toEqual([
       'link add veth1234567 mtu 1400 type veth peer name eth0 netns /proc/42/ns/net mtu 1400 address 02:11:22:33:44:55',
-      'link set dev veth1234567 alias brnet:web:app master br-web',
+      'link set dev veth1234567 alias brnet@0a1b2c3d:web:app master br-web',
       'link set dev veth1234567 type bridge_slave hairpin on',
       'link set dev veth1234567 up',
     ]);
-    expect(hostAddLines(net(), e, 'app')[0]).toBe('netns add app');
-    expect(hostAddLines(net(), e, 'app')[1]).toBe('link add veth1234567 type veth peer name eth0 netns /proc/42/ns/net address 02:11:22:33:44:55');
+    expect(hostAddLines(net(), e, 'app', null)[0]).toBe('netns add app');
+    expect(hostAddLines(net(), e, 'app', null)[1]).toBe('link add veth1234567 type veth peer name eth0 netns /proc/42/ns/net address 02:11:22:33:44:55');
   });
-  it('configure the namespace side: addresses, links up, routes', () => {
+  it('configure the namespace side: marks, addresses, links up, routes', () => {
     const owner = { network: net(), endpoint: ep(), family: 4 as const, gateway: '10.1.0.1' };
-    expect(nsAddLines(ep({ ipv6: 'fd00::2/64' }), [owner], true)).toEqual([
+    expect(nsAddLines(net(), ep({ ipv6: 'fd00::2/64' }), [owner], true, '0a1b2c3d')).toEqual([
+      'link set dev eth0 alias brnet@0a1b2c3d:web:app',
       'addr add 10.1.0.2/24 dev eth0',
       'addr add fd00::2/64 dev eth0 nodad',
       'link set dev lo up',
@@ -203,8 +204,14 @@ describe('batch lines', () => {
       'route add default via 10.1.0.1 dev eth0',
     ]);
     // no IPv6 address: no IPv6 link-local either (when the kernel has IPv6 at all)
-    expect(nsAddLines(ep(), [], true)[0]).toBe('link set dev eth0 addrgenmode none');
-    expect(nsAddLines(ep(), [], false)[0]).toBe('addr add 10.1.0.2/24 dev eth0');
+    expect(nsAddLines(net(), ep(), [], true, null)[1]).toBe('link set dev eth0 addrgenmode none');
+    expect(nsAddLines(net(), ep(), [], false, null)[1]).toBe('addr add 10.1.0.2/24 dev eth0');
+    // a namespace brnet created: its loopback carries the token recorded for it
+    const made = ep({ netnsCreated: true, netnsIdentity: { dev: 4, ino: 4026532000, start: null, token: 'feedc0de' } });
+    expect(nsAddLines(net(), made, [], false, '0a1b2c3d').slice(0, 2)).toEqual([
+      'link set dev eth0 alias brnet@0a1b2c3d:web:app',
+      'link set dev lo alias brnet@0a1b2c3d:netns:feedc0de',
+    ]);
   });
 });
 

@@ -33,7 +33,18 @@ const link = (ifname: string, over: Partial<HostLink> = {}): HostLink => ({
  * fixture state's networks, and `extra`.
  */
 function fixtureHost(extra: HostLink[] = [], over: Partial<Host> = {}, bridges = fixtureState().networks.map((n) => n.bridge)): Host {
-  const links = new Map([link('lo'), link('eth0'), ...bridges.map((b) => link(b, { kind: 'bridge', alias: 'brnet:x' })), ...extra].map((l) => [l.ifname, l]));
+  // brnet's devices carry its marks (the fixture state has no instance yet: the marks of
+  // before instances) and the bridges the MACs brnet gave them.
+  const nets = fixtureState().networks;
+  const bridgeLink = (b: string) => {
+    const n = nets.find((x) => x.bridge === b);
+    return link(b, { kind: 'bridge', alias: n ? `brnet:${n.name}` : null, ...(n ? { address: n.bridgeMac } : {}) });
+  };
+  const marked = (l: HostLink) => {
+    const owner = nets.flatMap((n) => n.endpoints.map((e) => ({ n, e }))).find(({ e }) => e.hostIfname === l.ifname);
+    return owner && l.alias === null ? { ...l, alias: `brnet:${owner.n.name}:${owner.e.name}` } : l;
+  };
+  const links = new Map([link('lo'), link('eth0'), ...bridges.map(bridgeLink), ...extra.map(marked)].map((l) => [l.ifname, l]));
   const view: HostView = {
     links: { get: (n) => links.get(n), has: (n) => links.has(n) },
     addrs: [
@@ -57,7 +68,10 @@ function fixtureHost(extra: HostLink[] = [], over: Partial<Host> = {}, bridges =
     addresses: async () => view,
     bridgeAddresses: async () => ({ ...view, addrs: [], routes: [] }),
     netnsStatus: (path) => (path.endsWith('/gone') ? 'missing' : 'ok'),
-    netns: async () => ({ links: ['lo'], defaultRoutes: [] }),
+    netns: async () => ({ links: ['lo'], aliases: {}, defaultRoutes: [] }),
+    nsIdentity: (path) => (path.endsWith('/gone') ? null : { dev: 4, ino: 4026532100 }),
+    processStart: () => '12345',
+    pendingNetns: () => [],
     listeners: () => [],
     ephemeral: () => ({ start: 49153, end: 49200, reserved: new Set() }),
     machineId: () => '0123456789abcdef0123456789abcdef',
@@ -70,6 +84,7 @@ function fixtureHost(extra: HostLink[] = [], over: Partial<Host> = {}, bridges =
 const stable = (text: string) =>
   text
     .replace(/\bveth[0-9a-f]{7}\b/g, 'vethXXXXXXX')
+    .replace(/:netns:[0-9a-f]{8}\b/g, ':netns:<token>')
     .replace(/\b[0-9a-f]{64}\b/g, '<id>')
     .replace(/\b[0-9a-f]{12}\b/g, '<id12>')
     .replace(/\b([0-9a-f]{2}:){5}[0-9a-f]{2}\b/g, '<mac>');
@@ -116,7 +131,9 @@ describe('plans against a described host', () => {
   });
 
   it('endpoint rm', async () => {
-    await expect(await planOf(fixtureState(), removeEndpoints('web', ['db'], {}))).toMatchFileSnapshot(snap('endpoint-rm'));
+    const web = fixtureState().networks[0]!;
+    const host = fixtureHost([link('vethdb', { master: web.bridge })]);
+    await expect(await planOf(fixtureState(), removeEndpoints('web', ['db'], {}), host)).toMatchFileSnapshot(snap('endpoint-rm'));
   });
 
   it('port publish and unpublish: the rules, then the flows', async () => {
@@ -134,8 +151,12 @@ describe('plans against a described host', () => {
   it('restore after a reboot-like loss: the missing bridges and veths, then every rule, from the described kernel', async () => {
     const state = fixtureState();
     const web = state.networks[0]!;
-    // Only web's bridge survived, with app's veth; db's veth and every rule are gone.
-    const host = fixtureHost([link('vethapp', { master: web.bridge })], {}, [web.bridge]);
+    // Only web's bridge survived, with app's veth; db's veth and every rule are gone. db's
+    // namespace is one brnet created: its loopback's mark proves it is still db's.
+    const db = web.endpoints.find((e) => e.name === 'db')!;
+    db.netnsCreated = true;
+    db.netnsIdentity = { dev: 4, ino: 4026532100, start: null, token: 'feedc0de' };
+    const host = fixtureHost([link('vethapp', { master: web.bridge })], { netns: async () => ({ links: ['lo'], aliases: { lo: 'brnet:netns:feedc0de' }, defaultRoutes: [] }) }, [web.bridge]);
     const { plan, text } = await dryRun(state, restore(), host);
     const drift = plan.result.drift.map((d) => `${d.kind}: ${d.what}`);
     expect(drift).toContain(`missing: veth vethdb of endpoint web/db`);
