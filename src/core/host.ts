@@ -6,10 +6,10 @@
 import type { KernelRules } from '../firewall/iptables.ts';
 import type { Family } from '../firewall/rules.ts';
 import { type HostView, bridgePorts, linkAlias, linkMaster, linkNames, linksView, readBridgeAddresses, readHostAddresses, readHostPrefixes } from '../net/host.ts';
-import { type NetnsStatus, type NetnsView, netnsStatus, nsIdentity, processStart, readNetns } from '../net/netns.ts';
+import { type NetnsStat, type NetnsStatus, type NetnsView, processStart, readNetns, statNetns } from '../net/netns.ts';
 import { type Pending, readPending } from '../state/journal.ts';
 import { type EphemeralRange, type Listener, readEphemeralRange, readListeners } from '../net/ports.ts';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 export interface Host {
   /** Links only, from sysfs. */
@@ -21,8 +21,6 @@ export interface Host {
   linkAlias(name: string): string | null;
   /** The ports of a bridge; null when there is no such bridge. */
   bridgePorts(bridge: string): Set<string> | null;
-  /** Does the namespace file at `path` exist (a named namespace, or a process's)? */
-  netnsExists(path: string): boolean;
   /** Prefixes to keep clear of, from /proc (IPv4 addresses as /32s, without devices). */
   prefixes(v6: boolean): HostView;
   /** Global addresses with their devices, and routes (one `ip` process). */
@@ -58,27 +56,21 @@ export function liveHost(stateDir?: string): Host {
   const namespaces = new Map<string, Promise<NetnsView>>();
   const rules = new Map<Family, Promise<KernelRules>>();
   const addresses = once(readHostAddresses);
-  // One listing of /run/netns instead of a lookup per endpoint.
-  const named = once(() => {
-    try {
-      return new Set(readdirSync('/run/netns'));
-    } catch {
-      return new Set<string>();
-    }
-  });
   const bridgeAddresses = once(readBridgeAddresses);
+  const stats = new Map<string, NetnsStat>();
+  const nsStat = (path: string) => stats.get(path) ?? stats.set(path, statNetns(path)).get(path)!;
   return {
     links: once(linksView),
     linkNames: once(linkNames),
     linkMaster,
     linkAlias,
     bridgePorts,
-    netnsExists: (path) => (path.startsWith('/run/netns/') && !path.slice(11).includes('/') ? named().has(path.slice(11)) : existsSync(path)),
     prefixes: (v6) => prefixes.get(v6) ?? prefixes.set(v6, readHostPrefixes(v6)).get(v6)!,
     addresses,
     bridgeAddresses,
-    netnsStatus,
-    nsIdentity,
+    // Each namespace file is looked at once per call (stat and statfs), whoever asks.
+    netnsStatus: (path) => nsStat(path).status,
+    nsIdentity: (path) => (nsStat(path).status === 'ok' ? nsStat(path).id : null),
     processStart,
     pendingNetns: once(() => (stateDir ? readPending(stateDir) : [])),
     netns: (path) => namespaces.get(path) ?? namespaces.set(path, readNetns(path)).get(path)!,

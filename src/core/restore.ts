@@ -10,7 +10,6 @@ import { bridgeUpSteps } from '../net/bridge.ts';
 import { ipBatchStep } from '../net/ipcmd.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
 import { nsConfigStep, statIdentity, tolerantBatchStep, vethAddStep } from '../net/veth.ts';
-import { identityNow } from './identity.ts';
 import { defaultRouteOwners, membersIn } from './default-routes.ts';
 import { type Ctx, readOnly } from './context.ts';
 import { type Comparison, compare } from './drift.ts';
@@ -41,7 +40,7 @@ export function restore(): Operation<Restored> {
     plan: async (state, host) => {
       const cmp = await compare(state, host);
       if (cmp.foreign.length) throw anotherInstance(cmp.foreign[0]!.instance, cmp.foreign.map((x) => x.what));
-      let changed = adoptIdentities(state, cmp, host);
+      let changed = false;
       // A network whose bridge name is held by someone else's device gets no rules either: they
       // would filter and NAT that device's traffic.
       const repairable: State = { ...state, networks: state.networks.filter((n) => !cmp.conflicts.has(n)) };
@@ -61,8 +60,8 @@ export function restore(): Operation<Restored> {
       }
       const fixed = cmp.drift.filter((d) => d.kind !== 'conflict' && d.kind !== 'foreign');
       return {
-        // Re-created veths may have needed new host-side names, re-created namespaces have new
-        // identities, and identities proven for the first time are recorded.
+        // Re-created veths may have needed new host-side names, and re-created namespaces have
+        // new identities.
         state: changed ? state : null,
         steps,
         parts,
@@ -73,19 +72,6 @@ export function restore(): Operation<Restored> {
       };
     },
   };
-}
-
-/** Endpoints of an older brnet, proven present now: their namespace's identity is recorded. */
-function adoptIdentities(state: State, cmp: Comparison, host: Host): boolean {
-  let changed = false;
-  for (const n of state.networks) {
-    for (const ep of n.endpoints) {
-      if (ep.netnsIdentity || !cmp.present.has(ep)) continue;
-      ep.netnsIdentity = identityNow(ep, host, null);
-      changed = true;
-    }
-  }
-  return changed;
 }
 
 function leftoverSteps(cmp: Comparison): Step[] {

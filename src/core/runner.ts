@@ -16,6 +16,7 @@ import { type Pending, notePending, settlePending } from '../state/journal.ts';
 import { type Db, readState, withLock } from '../state/store.ts';
 import { type Ctx, requireRoot } from './context.ts';
 import { type Host, liveHost } from './host.ts';
+import { identityNow, quickPresence } from './identity.ts';
 
 export interface Plan<R> {
   /** The new state; null when nothing changes. */
@@ -74,7 +75,10 @@ export async function run<R>(ctx: Ctx, op: Operation<R>): Promise<Outcome<R>> {
   return locked(ctx, async (db) => {
     const host = liveHost(ctx.stateDir);
     const state = withInstance(db.data);
-    const p = await op.plan(state, host);
+    const proven = proveLegacyEndpoints(state, host);
+    const planned = await op.plan(state, host);
+    // Identities just proven are written even by a call that changes nothing else.
+    const p = planned.state === null && proven ? { ...planned, state, firewall: 'none' as const } : planned;
     tell(ctx, p, true);
     const steps = await assemble(db.data, p, host);
     const failures: string[] = [];
@@ -117,6 +121,23 @@ async function applyPart(part: NonNullable<Plan<unknown>['parts']>[number]): Pro
  */
 function withInstance(state: State): State {
   return state.instance ? state : { ...state, instance: randomHex() };
+}
+
+/**
+ * Endpoints recorded before namespace identities existed get one as soon as their namespace is
+ * proven theirs (core/identity.ts: their marked veth is alive), written with the call's state;
+ * the others stay unproven, that is stale. Costs nothing once every endpoint has one.
+ */
+function proveLegacyEndpoints(state: State, host: Host): boolean {
+  let proven = false;
+  for (const n of state.networks) {
+    for (const ep of n.endpoints) {
+      if (ep.netnsIdentity !== null || quickPresence(n, ep, state.instance, host) !== 'ok') continue;
+      ep.netnsIdentity = identityNow(ep, host, null);
+      proven = true;
+    }
+  }
+  return proven;
 }
 
 async function keepInstance(db: Db, state: State): Promise<void> {
@@ -184,6 +205,7 @@ export async function runBatch(ctx: Ctx, ops: { op: Operation<unknown>; label: s
     const done: Step[] = [];
     try {
       const initial = withInstance(db.data);
+      proveLegacyEndpoints(initial, liveHost(ctx.stateDir));
       await keepInstance(db, initial);
       const { state, final } = await all(initial, done);
       await runSteps([...final, writeStep(db, state)], done);

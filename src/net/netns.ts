@@ -40,8 +40,16 @@ export type NetnsStatus = 'ok' | 'missing' | 'not-netns' | 'host';
 
 const NSFS_MAGIC = 0x6e736673;
 
-/** Does `path` name a namespace file, and is it not brnet's own network namespace? */
-export function netnsStatus(path: string): NetnsStatus {
+export interface NetnsStat {
+  status: NetnsStatus;
+  /** dev and ino of the namespace file, when status is 'ok' or 'host'. */
+  id: { dev: number; ino: number } | null;
+}
+
+let self: { dev: number; ino: number } | undefined;
+
+/** Does `path` name a namespace file, which one, and is it not brnet's own network namespace? */
+export function statNetns(path: string): NetnsStat {
   let st: ReturnType<typeof statSync>;
   let type: number;
   try {
@@ -49,14 +57,17 @@ export function netnsStatus(path: string): NetnsStatus {
     type = Number(statfsSync(path).type);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT' || err.code === 'ENOTDIR' || err.code === 'ESRCH') return 'missing';
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR' || err.code === 'ESRCH') return { status: 'missing', id: null };
     throw environment(`cannot open namespace ${path}: ${err.message}`, 'run brnet as root');
   }
   // An empty file under /run/netns (left by an interrupted `ip netns add`) is not a namespace.
-  if (type !== NSFS_MAGIC) return 'not-netns';
-  const self = statSync('/proc/self/ns/net');
-  return st.dev === self.dev && st.ino === self.ino ? 'host' : 'ok';
+  if (type !== NSFS_MAGIC) return { status: 'not-netns', id: null };
+  self ??= statSync('/proc/self/ns/net');
+  const id = { dev: st.dev, ino: st.ino };
+  return { status: st.dev === self.dev && st.ino === self.ino ? 'host' : 'ok', id };
 }
+
+export const netnsStatus = (path: string): NetnsStatus => statNetns(path).status;
 
 /** Fails with the right exit code unless `ref` is an existing namespace other than our own. */
 export function requireNetns(ref: NetnsRef, status = netnsStatus(ref.path)): void {
@@ -69,17 +80,6 @@ export function requireNetns(ref: NetnsRef, status = netnsStatus(ref.path)): voi
   }
   if (status === 'host') throw invalid(`namespace ${ref.spec} is brnet's own network namespace, not a separate one`);
   throw invalid(`${ref.path} exists but is not a network namespace`, ref.name ? `remove the stale file: ip netns del ${ref.name}` : undefined);
-}
-
-/** dev and ino of the namespace file at `path`; null when there is none (or it is no namespace). */
-export function nsIdentity(path: string): { dev: number; ino: number } | null {
-  try {
-    if (Number(statfsSync(path).type) !== NSFS_MAGIC) return null;
-    const st = statSync(path);
-    return { dev: st.dev, ino: st.ino };
-  } catch {
-    return null;
-  }
 }
 
 /**

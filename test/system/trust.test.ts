@@ -1,6 +1,6 @@
 // Trust and ownership: brnet touches only what it can prove is its own — marked devices,
 // namespaces whose identity it can confirm, its own chains and tagged jumps, its own instance.
-import { cpSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
@@ -123,6 +123,28 @@ describeRoot('trust: marks and instance', () => {
       expect(await link(sb, 'brorph0')).toBeNull();
       const again = await sb.brnet(['check']);
       expect([again.code, again.stdout]).toEqual([0, '']);
+    }));
+
+  it('a namespace a killed call created is a leftover that restore deletes; one of that name made by someone else is not', () =>
+    withSandbox(async (sb) => {
+      await sb.brnetOk(['network', 'create', 'orphns', '--subnet', '10.90.14.0/24']);
+      const inst = instanceOf(sb.stateDir);
+      // What `endpoint add --create-netns` leaves when killed between `ip netns add` and its
+      // state write: the note, and the namespace with its marked loopback.
+      writeFileSync(join(sb.stateDir, 'netns.pending'), 'half 0badc0de\nmine 1badc0de\n');
+      await sb.sh(`ip netns add half && ip -n half link set dev lo alias brnet@${inst}:netns:0badc0de`);
+      await sb.sh('ip netns add mine'); // the same kind of note, but someone else's namespace
+      const c = await sb.brnet(['check']);
+      expect(c.code).toBe(1);
+      expect(c.stdout).toMatch(/^leftover: namespace half /m);
+      expect(c.stdout).not.toContain('mine');
+      await sb.brnetOk(['restore']);
+      const names = (await sb.sh('ip netns list')).stdout;
+      expect(names).not.toMatch(/^half\b/m);
+      expect(names).toMatch(/^mine\b/m);
+      expect([(await sb.brnet(['check'])).code]).toEqual([0]);
+      // The note keeps only what may still need removing.
+      expect(readFileSync(join(sb.stateDir, 'netns.pending'), 'utf8')).toBe('mine 1badc0de\n');
     }));
 
   it('a device of another instance is foreign: check names it, restore exits 5 and changes nothing', () =>
@@ -391,5 +413,52 @@ describeRoot('trust: restore repairs networks independently', () => {
       const p = await probe(sb, client.ns, 'tcp', client.hostIp, 8088);
       expect(p.ok, JSON.stringify(p)).toBe(true);
       expect(await device(sb, x.bridge)).toEqual(dummy);
+    }));
+});
+
+describeRoot('trust: state and marks of before instances', () => {
+  it('are taken over: endpoints proven by their live veth get an identity, the others are stale, rules are re-marked', () =>
+    withSandbox(async (sb) => {
+      await sb.brnetOk(['network', 'create', 'old', '--subnet', '10.90.40.0/24']);
+      const kept = (await sb.brnetOk(['endpoint', 'add', 'old', 'kept', '--netns', 'oldns1', '--create-netns', '-p', '8094:80', '--json'])).json();
+      const lost = (await sb.brnetOk(['endpoint', 'add', 'old', 'lost', '--netns', 'oldns2', '--create-netns', '--json'])).json();
+      // What an older brnet wrote: no instance, no identities, marks without an instance id.
+      const file = join(sb.stateDir, 'state.json');
+      const st = JSON.parse(readFileSync(file, 'utf8'));
+      const inst = st.instance;
+      st.instance = undefined;
+      for (const n of st.networks) for (const e of n.endpoints) e.netnsIdentity = undefined;
+      await sb.sh(`cat > ${file} <<'EOF'\n${JSON.stringify(st)}\nEOF`);
+      const relabel = (ns: string) =>
+        `for d in /sys/class/net/*; do a=$(cat $d/ifalias); [ -n "$a" ] && ip ${ns ? `-n ${ns} ` : ''}link set dev \${d##*/} alias "$(echo "$a" | sed 's/^brnet@${inst}:/brnet:/')"; done; true`;
+      await sb.sh(relabel(''));
+      for (const ns of ['oldns1', 'oldns2']) await sb.sh(`ip netns exec ${ns} sh -c '${relabel('').replace(/'/g, `'\\''`)}'`);
+      await sb.sh(`for f in 4 6; do s=$([ $f = 4 ] && echo iptables || echo ip6tables); $s-save | sed -e 's/brnet@${inst}/brnet/g' | $s-restore; done`);
+      expect((await sb.sh('iptables-save')).stdout).not.toContain(`brnet@${inst}`);
+      // Before any change: as the older brnet left it, the kernel matches.
+      const c = await sb.brnet(['check']);
+      expect([c.code, c.stdout]).toEqual([0, '']);
+      // lost's veth goes: nothing proves its namespace is still its own.
+      await sb.sh(`ip link del ${lost.hostIfname}`);
+      await sb.brnetOk(['restore']);
+      const after = JSON.parse(readFileSync(file, 'utf8'));
+      expect(after.instance).toMatch(/^[0-9a-f]{8}$/);
+      const eps = Object.fromEntries(after.networks[0].endpoints.map((e: any) => [e.name, e]));
+      expect(eps.kept.netnsIdentity).toMatchObject({ dev: expect.any(Number), ino: expect.any(Number) });
+      expect(eps.lost.netnsIdentity).toBeNull();
+      const ls = (await sb.brnetOk(['endpoint', 'ls', '--json'])).json();
+      expect(Object.fromEntries(ls.map((e: any) => [e.name, e.stale]))).toEqual({ kept: false, lost: true });
+      const save = (await sb.sh('iptables-save')).stdout;
+      expect(save).toContain(`brnet@${after.instance}`);
+      expect(save).not.toMatch(/--comment "?brnet"? /);
+      const again = await sb.brnet(['check']);
+      expect([again.code, again.stdout]).toEqual([0, '']);
+      expect(again.stderr).toMatch(/endpoint old\/lost is stale/);
+      // kept still serves its published port.
+      const client = await sb.addOutsideClient();
+      const echo = await startEcho(sb, 'oldns1', 'tcp', 80);
+      expect((await probe(sb, client.ns, 'tcp', client.hostIp, 8094)).ok).toBe(true);
+      await echo.stop();
+      expect(kept.ipv4).toBeTruthy();
     }));
 });

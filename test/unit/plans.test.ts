@@ -63,7 +63,6 @@ function fixtureHost(extra: HostLink[] = [], over: Partial<Host> = {}, bridges =
     linkAlias: (name) => links.get(name)?.alias ?? null,
     bridgePorts: (bridge) =>
       links.get(bridge)?.kind === 'bridge' ? new Set([...links.values()].filter((l) => l.master === bridge).map((l) => l.ifname)) : null,
-    netnsExists: (path) => !path.endsWith('/gone'),
     prefixes: () => view,
     addresses: async () => view,
     bridgeAddresses: async () => ({ ...view, addrs: [], routes: [] }),
