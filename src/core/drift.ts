@@ -6,6 +6,7 @@ import { type Family, TABLES, enabledFamilies, jumps, renderRules, type Ruleset 
 import { bridgeAddresses, ownsBridge } from '../net/bridge.ts';
 import { ownerOf, parseMark } from '../net/marks.ts';
 import type { Pending } from '../state/journal.ts';
+import { isIfname } from '../validate/values.ts';
 import { hasOwnLoopback, presence } from './identity.ts';
 import type { HostView } from '../net/host.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
@@ -105,7 +106,11 @@ export async function compare(state: State, host: Host): Promise<Comparison> {
     if (knownLinks.has(name)) continue;
     const alias = host.linkAlias(name);
     const whose = ownerOf(alias, instance);
-    if (whose === 'ours') {
+    if (whose !== 'none' && !isIfname(name)) {
+      // brnet never gives such a name ('#', blanks, '+'…): someone copied its mark. The name
+      // could not even be written safely into the `ip -batch` line that would delete it.
+      drift.push({ kind: 'conflict', what: `device ${JSON.stringify(name)} carries brnet's mark but no name brnet gives: left alone` });
+    } else if (whose === 'ours') {
       orphanLinks.push(name);
       drift.push({ kind: 'leftover', what: `device ${name} (${alias}) is not in the state` });
     } else if (whose === 'foreign') {

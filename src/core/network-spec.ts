@@ -9,9 +9,11 @@ import {
   contains,
   formatCidr,
   formatIp,
+  isUnicast,
   isUsableHostAddress,
   parseCidr,
   parseIp,
+  validateIpv4Subnet,
   validateIpv6Subnet,
 } from '../net/ipam.ts';
 import { checkIfname, checkObjectName, parseBool } from '../net/names.ts';
@@ -116,6 +118,18 @@ function ipOf(what: string, s: string, family?: Family): Ip {
   return ip;
 }
 
+/**
+ * An address packets go out from (SNAT) or ports are bound on (host binding): unicast, or for
+ * a binding also the unspecified address (every address) or a loopback one (this host only).
+ */
+function unicastOf(what: string, s: string, family?: Family, binding = false): Ip {
+  const ip = ipOf(what, s, family);
+  const text = formatIp(ip);
+  const anyOrLocal = text === '0.0.0.0' || text === '::' || text === '::1' || text.startsWith('127.');
+  if (!isUnicast(ip) && !(binding && anyOrLocal)) throw invalid(`invalid ${what} "${s}": not a unicast address`);
+  return ip;
+}
+
 export function parseMtu(v: string): number {
   if (!/^\d+$/.test(v)) throw invalid(`invalid MTU "${v}": expected a number from 68 to 65535`);
   const n = Number(v);
@@ -146,6 +160,7 @@ export function parseCreate(name: string, flags: CreateFlags): NetworkSpec {
   if (!ipv4 && !ipv6) throw invalid('--no-ipv4 requires --ipv6: a network needs at least one address family');
   if (!ipv4 && v4subnets.length) throw invalid('an IPv4 --subnet cannot be combined with --no-ipv4');
   if (!ipv6 && v6subnets.length) throw invalid('an IPv6 --subnet needs --ipv6');
+  if (v4subnets[0]) validateIpv4Subnet(v4subnets[0]);
   if (v6subnets[0]) validateIpv6Subnet(v6subnets[0]);
 
   const internal = flags.internal ?? false;
@@ -202,11 +217,11 @@ export function parseCreate(name: string, flags: CreateFlags): NetworkSpec {
   }
 
   const hostBinding = flags.hostBindingIp ?? opt('bridge.host_binding_ipv4') ?? null;
-  const hostBindingIp = hostBinding === null ? null : formatIp(ipOf('host binding IP', hostBinding));
+  const hostBindingIp = hostBinding === null ? null : formatIp(unicastOf('host binding IP', hostBinding, undefined, true));
   const snat4 = flags.snatIpv4 ?? opt('host_ipv4') ?? null;
   const snat6 = flags.snatIpv6 ?? opt('host_ipv6') ?? null;
-  const snatIpv4 = snat4 === null ? null : formatIp(ipOf('SNAT IPv4 address', snat4, 4));
-  const snatIpv6 = snat6 === null ? null : formatIp(ipOf('SNAT IPv6 address', snat6, 6));
+  const snatIpv4 = snat4 === null ? null : formatIp(unicastOf('SNAT IPv4 address', snat4, 4));
+  const snatIpv6 = snat6 === null ? null : formatIp(unicastOf('SNAT IPv6 address', snat6, 6));
 
   const ifacePrefix = flags.ifacePrefix ?? opt('container_iface_prefix') ?? 'eth';
   checkIfname('interface prefix', ifacePrefix, 13);

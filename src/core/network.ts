@@ -31,7 +31,8 @@ function usedPrefixes(state: State, host: HostView, family: Family, exceptDev: s
     if (fc) used.push({ cidr: parseCidr(fc.subnet), what: `network ${n.name} (${fc.subnet})` });
   }
   for (const a of host.addrs) {
-    if (a.family !== family || a.dev === exceptDev || a.dev === 'lo') continue;
+    // Addresses on lo count too: the kernel delivers them locally, whatever a bridge says.
+    if (a.family !== family || a.dev === exceptDev) continue;
     const ip = parseIp(a.local);
     if (ip) used.push({ cidr: cidrOf(ip, a.prefixlen), what: `address ${formatIp(ip)}/${a.prefixlen}${a.dev ? ` on ${a.dev}` : ''}` });
   }

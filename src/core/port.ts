@@ -8,6 +8,8 @@
 import { conntrackStep } from '../net/conntrack.ts';
 import { type PortRequest, ipFamily, parsePortSpec, prefetchListeners } from '../net/ports.ts';
 import type { Endpoint, Network, Port, State } from '../state/schema.ts';
+import { formatIp, parseIp } from '../net/ipam.ts';
+import type { Host } from './host.ts';
 import { allocateBindings, matchBindings } from './port-bindings.ts';
 import { findEndpoint, findNetwork, modeOf } from './lookup.ts';
 import type { Operation, Plan } from './runner.ts';
@@ -28,6 +30,23 @@ function routedNotes(net: Network, ep: Endpoint, requests: readonly PortRequest[
     }
   }
   return [...notes];
+}
+
+/**
+ * A binding on an address the host does not have is kept (an address may come later: a VRRP
+ * address, an interface brought up after brnet), but it receives nothing until then: said.
+ */
+export function foreignHostIpWarnings(ports: readonly Port[], host: Pick<Host, 'prefixes'>): string[] {
+  const specific = [...new Set(ports.map((p) => p.hostIp))].filter((ip) => ip !== '0.0.0.0' && ip !== '::' && ip !== '::1' && !ip.startsWith('127.'));
+  if (!specific.length) return [];
+  const canon = (ip: string) => {
+    const parsed = parseIp(ip);
+    return parsed ? formatIp(parsed) : ip;
+  };
+  const have = new Set(host.prefixes(specific.some((ip) => ip.includes(':'))).addrs.map((a) => canon(a.local)));
+  return specific
+    .filter((ip) => !have.has(canon(ip)))
+    .map((ip) => `host IP ${ip} is not an address of this host: its published ports receive nothing until the host has it`);
 }
 
 function withPorts(state: State, net: Network, ep: Endpoint, ports: Port[]): { next: State; ep: Endpoint } {
@@ -59,6 +78,7 @@ export function publishPorts(network: string, endpoint: string, specs: string[])
       steps: [],
       afterFirewall: [conntrackStep(net, ep, ports)],
       notes: routedNotes(net, ep, requests),
+      warnings: foreignHostIpWarnings(ports, host),
       result: { network: net, endpoint: epNext, ports },
     };
   } };

@@ -7,6 +7,8 @@
 // on the host.
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
+import { environment } from '../errors.ts';
+import { isIfname, isIpText } from '../validate/values.ts';
 import { run } from './exec.ts';
 
 export interface HostAddr {
@@ -47,10 +49,11 @@ interface IpAddrJson {
 
 function parseRoutes(text: string): HostRoute[] {
   const routes: HostRoute[] = [];
-  for (const rt of JSON.parse(text) as { dst: string; dev?: string; type?: string; table?: string }[]) {
+  for (const rt of parseJsonArray(text, 'ip -j route') as { dst?: unknown; dev?: unknown; type?: string; table?: string }[]) {
+    if (typeof rt?.dst !== 'string' || (rt.dev !== undefined && typeof rt.dev !== 'string')) continue;
     if (rt.dst === 'default' || rt.table === 'local') continue;
     if (rt.type && rt.type !== 'unicast') continue;
-    routes.push({ dst: rt.dst, dev: rt.dev ?? null });
+    routes.push({ dst: rt.dst, dev: (rt.dev as string | undefined) ?? null });
   }
   return routes;
 }
@@ -103,10 +106,12 @@ export function parseProcRoute(text: string, littleEndian = endianness() === 'LE
 
 /**
  * The host's own IPv4 addresses, from /proc/net/fib_trie: each "|-- A.B.C.D" leaf followed by a
- * "/32 host LOCAL" line. Loopback addresses are left out.
+ * "/N host LOCAL" line. N is 32 for an address, and its prefix length for an address on lo,
+ * whose whole subnet is local (the kernel routes all of it to the host, so no bridge may have
+ * it either). The loopback range itself is left out.
  */
-export function parseFibTrieLocal(text: string): string[] {
-  const out = new Set<string>();
+export function parseFibTrieLocal(text: string): { local: string; prefixlen: number }[] {
+  const out = new Map<string, { local: string; prefixlen: number }>();
   let leaf = '';
   for (const line of text.split('\n')) {
     // Plain string tests first: the trie has several lines per prefix, and most are neither.
@@ -114,9 +119,12 @@ export function parseFibTrieLocal(text: string): string[] {
     if (at >= 0) {
       const m = /^(\d+\.\d+\.\d+\.\d+)$/.exec(line.slice(at + 4));
       leaf = m?.[1] ?? '';
-    } else if (leaf && line.endsWith('/32 host LOCAL') && !leaf.startsWith('127.')) out.add(leaf);
+    } else if (leaf && line.endsWith(' host LOCAL') && !leaf.startsWith('127.')) {
+      const len = Number(/\/(\d+) host LOCAL$/.exec(line)?.[1] ?? 'NaN');
+      if (len >= 0 && len <= 32) out.set(`${leaf}/${len}`, { local: leaf, prefixlen: len });
+    }
   }
-  return [...out];
+  return [...out.values()];
 }
 
 /** /proc/net/if_inet6: address(32 hex) ifindex prefixlen scope flags dev; global scope only. */
@@ -151,7 +159,7 @@ const readProc = (file: string): string => {
  * device here: callers that need a device's addresses use readHostAddresses.
  */
 export function readHostPrefixes(v6: boolean): HostView {
-  const addrs: HostAddr[] = parseFibTrieLocal(readProc('/proc/net/fib_trie')).map((local) => ({ family: 4, local, prefixlen: 32, dev: '' }));
+  const addrs: HostAddr[] = parseFibTrieLocal(readProc('/proc/net/fib_trie')).map((a) => ({ family: 4, ...a, dev: '' }));
   addrs.push(...parseIfInet6(readProc('/proc/net/if_inet6')));
   return { links: new SysfsLinks(), addrs, routes: [...parseProcRoute(readProc('/proc/net/route')), ...(v6 ? readIpv6Routes() : [])] };
 }
@@ -235,15 +243,35 @@ export function linksView(): HostView {
   return { links: new SysfsLinks(), addrs: [], routes: [] };
 }
 
-function parseAddrs(text: string): HostAddr[] {
+/**
+ * `ip -j addr` output, read as input: an entry whose device name, address or prefix length is
+ * not what brnet itself would accept is left out (an adopted bridge's addresses end up in the
+ * state, and every address may end up in an `ip -batch` line).
+ */
+export function parseAddrs(text: string): HostAddr[] {
   const addrs: HostAddr[] = [];
-  for (const l of JSON.parse(text) as IpAddrJson[]) {
-    for (const a of l.addr_info ?? []) {
-      if (a.family !== 'inet' && a.family !== 'inet6') continue;
+  for (const l of parseJsonArray(text, 'ip -j addr') as IpAddrJson[]) {
+    if (typeof l?.ifname !== 'string' || !isIfname(l.ifname) || !Array.isArray(l.addr_info)) continue;
+    for (const a of l.addr_info) {
+      if (a?.family !== 'inet' && a?.family !== 'inet6') continue;
+      const max = a.family === 'inet' ? 32 : 128;
+      if (typeof a.local !== 'string' || !isIpText(a.local) || !Number.isInteger(a.prefixlen) || a.prefixlen < 0 || a.prefixlen > max) continue;
       addrs.push({ family: a.family === 'inet' ? 4 : 6, local: a.local, prefixlen: a.prefixlen, dev: l.ifname });
     }
   }
   return addrs;
+}
+
+/** JSON that must be an array (what `ip -j` prints), or exit 5 naming the command. */
+export function parseJsonArray(text: string, what: string): unknown[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw environment(`cannot read the output of ${what}: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(v)) throw environment(`cannot read the output of ${what}: not a JSON array`);
+  return v;
 }
 
 /** Addresses (global scope) and routes, with links from sysfs: everything a plan may ask. */

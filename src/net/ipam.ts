@@ -142,9 +142,40 @@ const MULTICAST: Cidr = { family: 6, base: 0xffn << 120n, prefix: 8 };
 const LINK_LOCAL: Cidr = { family: 6, base: 0xfe80n << 112n, prefix: 64 };
 const MAPPED: Cidr = { family: 6, base: MAPPED_PREFIX, prefix: 96 };
 
+const v4 = (a: number, b: number, prefix: number): Cidr => ({ family: 4, base: BigInt(((a << 24) | (b << 16)) >>> 0), prefix });
+
+/**
+ * IPv4 ranges no bridge can serve: "this network" (0/8), loopback (the kernel routes it to
+ * lo whatever the bridge says), multicast, and the reserved 240/4 with the limited broadcast.
+ * A subnet that overlaps any of them (0.0.0.0/0 and other short prefixes included) would take
+ * over part of the host's routing for nothing.
+ */
+const V4_UNUSABLE: [Cidr, string][] = [
+  [v4(0, 0, 8), '"this network" range 0.0.0.0/8'],
+  [v4(127, 0, 8), 'loopback range 127.0.0.0/8'],
+  [v4(224, 0, 4), 'multicast range 224.0.0.0/4'],
+  [v4(240, 0, 4), 'reserved range 240.0.0.0/4'],
+];
+const V6_LOOPBACK: Cidr = { family: 6, base: 0n, prefix: 127 }; // :: and ::1
+
+export function validateIpv4Subnet(c: Cidr): void {
+  if (c.family !== 4) return;
+  const text = formatCidr(c);
+  if (c.prefix === 0) throw invalid(`subnet ${text} covers every IPv4 address: a bridge cannot own it`);
+  for (const [range, what] of V4_UNUSABLE) if (overlaps(c, range)) throw invalid(`subnet ${text} overlaps the ${what}, which no bridge can serve`);
+}
+
+/** A unicast address a host can send from: not unspecified, loopback, multicast or reserved. */
+export function isUnicast(ip: Ip): boolean {
+  const one = (c: Cidr) => contains(c, ip);
+  if (ip.family === 4) return !V4_UNUSABLE.some(([c]) => one(c));
+  return !one(V6_LOOPBACK) && !one(MULTICAST) && !one(MAPPED);
+}
+
 export function validateIpv6Subnet(c: Cidr): void {
   if (c.family !== 6) return;
   const text = formatCidr(c);
+  if (c.prefix === 0) throw invalid(`subnet ${text} covers every IPv6 address: a bridge cannot own it`);
   // "within", not "overlaps": a prefix shorter than /8 that covers ff00::/8 also covers
   // fe80::/64, and the link-local message describes that mistake better.
   if (cidrWithin(c, MULTICAST)) throw invalid(`multicast subnet ${text} is not allowed`);
@@ -157,6 +188,7 @@ export function validateIpv6Subnet(c: Cidr): void {
   // IPv4-mapped addresses never appear on the wire; they stand for IPv4 peers of a
   // dual-stack socket, so a bridge cannot own them.
   if (overlaps(c, MAPPED)) throw invalid(`${text} is not a valid IPv6 subnet`);
+  if (overlaps(c, V6_LOOPBACK)) throw invalid(`subnet ${text} holds the unspecified address :: or the loopback ::1, which no bridge can serve`);
 }
 
 export interface Pool {

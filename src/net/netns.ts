@@ -1,11 +1,12 @@
 // Network namespaces as `--netns NS` names them: a name under /run/netns, a path, or pid:PID.
 // Checking that one exists costs no process (stat/statfs); looking inside costs exactly one
 // (`nsenter --net=PATH -- ip -j -batch -`, links and default routes together).
-import { isNetnsName, isPid, isSafePath } from '../validate/values.ts';
+import { isIpText, isNetnsName, isPid, isSafePath } from '../validate/values.ts';
 import { readFileSync, statSync, statfsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { environment, invalid, notFound } from '../errors.ts';
 import { run } from './exec.ts';
+import { parseJsonArray } from './host.ts';
 import { ipArgv } from './ipcmd.ts';
 
 export const NETNS_DIR = '/run/netns';
@@ -133,18 +134,25 @@ export async function readNetns(path: string): Promise<NetnsView> {
     throw environment(`cannot look into network namespace ${path}: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.code}`}`);
   }
   const [linksText = '[]', routesText = '[]'] = r.stdout.split('\n').filter((l) => l.startsWith('['));
-  const parsed = JSON.parse(linksText) as { ifname: string; ifalias?: string }[];
-  const links = parsed.map((l) => l.ifname);
+  // Names are only compared with, never written into a command: any string is fine here.
+  const parsed = parseJsonArray(linksText, 'ip -j link') as { ifname?: unknown; ifalias?: unknown }[];
+  const links: string[] = [];
   const aliases: Record<string, string> = {};
-  for (const l of parsed) if (typeof l.ifalias === 'string' && typeof l.ifname === 'string') aliases[l.ifname] = l.ifalias;
-  const defaultRoutes = parseDefaultRoutes(JSON.parse(routesText) as RouteJson[]);
+  for (const l of parsed) {
+    if (typeof l?.ifname !== 'string') continue;
+    links.push(l.ifname);
+    if (typeof l.ifalias === 'string') aliases[l.ifname] = l.ifalias;
+  }
+  const defaultRoutes = parseDefaultRoutes(parseJsonArray(routesText, 'ip -j route') as RouteJson[]);
   return { links, aliases, defaultRoutes };
 }
 
 export function parseDefaultRoutes(routes: RouteJson[]): NsRoute[] {
   const out: NsRoute[] = [];
   for (const rt of routes) {
-    if (rt.dst !== 'default') continue;
+    if (rt?.dst !== 'default') continue;
+    if (rt.gateway !== undefined && (typeof rt.gateway !== 'string' || !isIpText(rt.gateway))) continue;
+    if (rt.dev !== undefined && typeof rt.dev !== 'string') continue;
     if (rt.table && rt.table !== 'main') continue; // policy-routing tables are the user's business
     if (rt.type && rt.type !== 'unicast') continue; // "unreachable default" and friends route nothing
     // `ip -j` does not print the family; only IPv6 routes carry `pref`, and a gateway tells too.

@@ -256,6 +256,24 @@ describeRoot('network create / rm', () => {
     await sb.sh('ip link del rtbr');
   });
 
+  it('refuses subnets overlapping addresses on lo, IPv4 and IPv6 (4)', async () => {
+    await sb.sh('ip addr add 10.73.0.1/24 dev lo && ip addr add 10.74.0.9/32 dev lo && ip addr add fd73::1/64 dev lo');
+    try {
+      for (const args of [
+        ['--subnet', '10.73.0.0/24'],
+        ['--subnet', '10.74.0.0/24'],
+        ['--ipv6', '--subnet', '10.75.9.0/24', '--subnet', 'fd73::/64'],
+      ]) {
+        const r = await sb.brnet(['network', 'create', 'onlo', ...args]);
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(4);
+        expect(r.stderr).toMatch(/overlaps .* lo\b|overlaps address/);
+      }
+    } finally {
+      await sb.sh('ip addr del 10.73.0.1/24 dev lo; ip addr del 10.74.0.9/32 dev lo; ip addr del fd73::1/64 dev lo');
+      await sb.brnet(['network', 'rm', '--if-exists', 'onlo']);
+    }
+  });
+
   it('rm removes bridges, rules and jumps; --if-exists tolerates missing names', async () => {
     const names = (await sb.brnetOk(['network', 'ls', '-q'])).stdout.trim().split('\n');
     const bridges = (await sb.brnetOk(['network', 'ls', '--json'])).json().map((n: any) => n.bridge);

@@ -1,6 +1,7 @@
 // The /proc parsers behind readHostPrefixes, as data.
 import { describe, expect, it } from 'vitest';
-import { parseFibTrieLocal, parseIfInet6, parseProcRoute } from '../../src/net/host.ts';
+import { parseAddrs, parseFibTrieLocal, parseIfInet6, parseProcRoute } from '../../src/net/host.ts';
+import { thrown } from '../helpers/errors.ts';
 
 describe('host prefixes from /proc', () => {
   it('/proc/net/route: main-table routes with their device, without the default route', () => {
@@ -43,12 +44,23 @@ describe('host prefixes from /proc', () => {
            /32 link BROADCAST
      |-- 198.51.100.7
         /32 host LOCAL
+     +-- 203.0.113.0/24 2 0 2
+        |-- 203.0.113.0
+           /24 host LOCAL
+        |-- 203.0.113.1
+           /32 host LOCAL
 Local:
   +-- 0.0.0.0/0 3 0 5
      |-- 192.0.2.2
         /32 host LOCAL
 `;
-    expect(parseFibTrieLocal(text)).toEqual(['192.0.2.2', '198.51.100.7']);
+    // 203.0.113.1/24 on lo: its whole subnet is local
+    expect(parseFibTrieLocal(text)).toEqual([
+      { local: '192.0.2.2', prefixlen: 32 },
+      { local: '198.51.100.7', prefixlen: 32 },
+      { local: '203.0.113.0', prefixlen: 24 },
+      { local: '203.0.113.1', prefixlen: 32 },
+    ]);
   });
 
   it('/proc/net/if_inet6: global addresses with their prefix length and device', () => {
@@ -63,5 +75,25 @@ Local:
       { family: 6, local: 'fd00:0000:0000:0000:0000:0000:0000:0002', prefixlen: 64, dev: 'eth0' },
       { family: 6, local: '2001:0db8:0000:0000:0000:0000:0000:0001', prefixlen: 48, dev: 'br-abc' },
     ]);
+  });
+});
+
+describe('ip -j output read as input', () => {
+  it('leaves out entries whose device name, address or prefix brnet would not accept', () => {
+    const text = JSON.stringify([
+      { ifname: 'br0', addr_info: [{ family: 'inet', local: '10.1.0.1', prefixlen: 24 }, { family: 'inet6', local: 'fd00::1', prefixlen: 64 }] },
+      { ifname: 'x#y', addr_info: [{ family: 'inet', local: '10.2.0.1', prefixlen: 24 }] },
+      { ifname: 'br1', addr_info: [{ family: 'inet', local: '10.3.0.1\nnetns add q', prefixlen: 24 }, { family: 'inet', local: '10.3.0.2', prefixlen: 33 }] },
+      { ifname: 'br2', addr_info: [{ family: 'inet', local: '10.4.0.1', prefixlen: '24' }] },
+      { ifname: 7, addr_info: [] },
+      null,
+    ]);
+    expect(parseAddrs(text)).toEqual([
+      { family: 4, local: '10.1.0.1', prefixlen: 24, dev: 'br0' },
+      { family: 6, local: 'fd00::1', prefixlen: 64, dev: 'br0' },
+    ]);
+  });
+  it('fails with exit 5 on output that is not a JSON array', () => {
+    for (const text of ['{"a":1}', 'not json', '']) expect(thrown(() => parseAddrs(text)).exitCode).toBe(5);
   });
 });

@@ -19,6 +19,8 @@ import {
   reservedAddresses,
   size,
   ulaPool,
+  isUnicast,
+  validateIpv4Subnet,
   validateIpv6Subnet,
   type Cidr,
   type Ip,
@@ -344,7 +346,6 @@ describe('validateIpv6Subnet', () => {
     'fe80::/64',
     'fec0::/64',
     'feff::/16',
-    '::1/128',
     '::fffe:0:0/96',
   ];
   it.each(ok)('accepts %s', (c) => {
@@ -366,7 +367,8 @@ describe('validateIpv6Subnet', () => {
     ['fe80::8000:0:0:0/65', 'fe80::8000:0:0:0/65 clashes with the link-local prefix fe80::/64'],
     ['fe80::1/128', 'fe80::1/128 clashes with the link-local prefix fe80::/64'],
     ['fe00::/7', 'fe00::/7 clashes with the link-local prefix fe80::/64'],
-    ['::/0', '::/0 clashes with the link-local prefix fe80::/64'],
+    ['::/0', 'subnet ::/0 covers every IPv6 address: a bridge cannot own it'],
+    ['::1/128', 'subnet ::1/128 holds the unspecified address :: or the loopback ::1, which no bridge can serve'],
     ['::ffff:0:0/96', '::ffff:0.0.0.0/96 is not a valid IPv6 subnet'],
     ['::ffff:10.0.0.0/104', '::ffff:10.0.0.0/104 is not a valid IPv6 subnet'],
     ['::ffff:10.0.0.1/128', '::ffff:10.0.0.1/128 is not a valid IPv6 subnet'],
@@ -376,6 +378,50 @@ describe('validateIpv6Subnet', () => {
     const e = thrown(() => validateIpv6Subnet(cidr(c)));
     expect(e.message).toBe(message);
     expect(e.exitCode).toBe(2);
+  });
+});
+
+describe('validateIpv4Subnet', () => {
+  it.each(['10.0.0.0/8', '172.17.0.0/16', '192.168.1.0/24', '100.64.0.0/10', '169.254.10.0/24', '1.0.0.0/8', '223.255.255.0/24'])('accepts %s', (c) => {
+    expect(() => validateIpv4Subnet(cidr(c))).not.toThrow();
+  });
+  const bad: [string, RegExp][] = [
+    ['0.0.0.0/0', /covers every IPv4 address/],
+    ['0.0.0.0/8', /"this network" range 0\.0\.0\.0\/8/],
+    ['0.1.0.0/16', /"this network" range/],
+    ['127.0.0.0/8', /loopback range 127\.0\.0\.0\/8/],
+    ['127.5.0.0/24', /loopback range/],
+    ['64.0.0.0/2', /loopback range/],
+    ['224.0.0.0/4', /multicast range 224\.0\.0\.0\/4/],
+    ['239.1.0.0/16', /multicast range/],
+    ['240.0.0.0/4', /reserved range 240\.0\.0\.0\/4/],
+    ['255.255.255.255/32', /reserved range/],
+    ['128.0.0.0/1', /multicast range/],
+  ];
+  it.each(bad)('rejects %s with exit code 2', (c, message) => {
+    const e = thrown(() => validateIpv4Subnet(cidr(c)));
+    expect(e.message).toMatch(message);
+    expect(e.exitCode).toBe(2);
+  });
+});
+
+describe('isUnicast', () => {
+  const table: [string, boolean][] = [
+    ['192.0.2.10', true],
+    ['10.1.2.3', true],
+    ['0.0.0.0', false],
+    ['127.0.0.1', false],
+    ['224.0.0.1', false],
+    ['255.255.255.255', false],
+    ['2001:db8::1', true],
+    ['fe80::1', true],
+    ['::', false],
+    ['::1', false],
+    ['ff02::1', false],
+    ['::ffff:10.0.0.1', false],
+  ];
+  it.each(table)('%s: %s', (a, want) => {
+    expect(isUnicast(parseIp(a)!)).toBe(want);
   });
 });
 
