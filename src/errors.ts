@@ -24,19 +24,22 @@ const codeToExit: Record<string, ExitCodeValue> = {
   INTERNAL: ExitCode.failed,
 };
 
-/** USAGE: bad flag or value; INTERNAL: what should never happen (a bug: report it). */
-export type ErrorCode = 'USAGE' | 'NOT_FOUND' | 'CONFLICT' | 'ENVIRONMENT' | 'COMMAND_FAILED' | 'DRIFT' | 'INTERNAL';
+/**
+ * USAGE: bad flag or value; INTERNAL: what should never happen (a bug: report it);
+ * INTERRUPTED: a signal (exit 128 + its number, as a shell reports it).
+ */
+export type ErrorCode = 'USAGE' | 'NOT_FOUND' | 'CONFLICT' | 'ENVIRONMENT' | 'COMMAND_FAILED' | 'DRIFT' | 'INTERNAL' | 'INTERRUPTED';
 
 export class BrnetError extends Error {
   readonly code: ErrorCode;
   readonly exitCode: ExitCodeValue;
   readonly hint: string | undefined;
 
-  constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown; exitCode?: number } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'BrnetError';
     this.code = code;
-    this.exitCode = codeToExit[code] ?? ExitCode.failed;
+    this.exitCode = (opts.exitCode as ExitCodeValue | undefined) ?? codeToExit[code] ?? ExitCode.failed;
     this.hint = opts.hint;
   }
 }
@@ -63,7 +66,7 @@ export const anotherInstance = (instance: string, what: string[]) =>
  */
 export function wrap(context: string, cause: unknown): BrnetError {
   if (cause instanceof BrnetError) {
-    return new BrnetError(cause.code, `${context}: ${cause.message}`, { cause, ...(cause.hint ? { hint: cause.hint } : {}) });
+    return new BrnetError(cause.code, `${context}: ${cause.message}`, { cause, exitCode: cause.exitCode, ...(cause.hint ? { hint: cause.hint } : {}) });
   }
   const message = cause instanceof Error ? cause.message : String(cause);
   return new BrnetError('INTERNAL', `${context}: internal error: ${message}`, { cause, hint: 'run with --debug for details' });

@@ -4,6 +4,7 @@
 // builds Node's stream objects first, which costs about as much as the rest of a short call
 // (measured with a program that prints one line either way).
 import { readlinkSync, writeSync } from 'node:fs';
+import { environment } from './errors.ts';
 
 export type Fd = 1 | 2;
 
@@ -18,7 +19,9 @@ export function write(fd: Fd, text: string): void {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // a full non-blocking descriptor: wait 1 ms
       else if (code === 'EPIPE') return;
-      else throw e;
+      else if (fd === 1 && (code === 'ENOSPC' || code === 'EIO' || code === 'EDQUOT')) {
+        throw environment(`cannot write the output: ${(e as Error).message}`, 'free some space where the output goes, or send it elsewhere');
+      } else throw e;
     }
   }
 }

@@ -10,6 +10,7 @@
 // serialise.
 import { BrnetError, wrap } from '../errors.ts';
 import { randomHex } from '../net/marks.ts';
+import { holdSignals, interruptedError, signalled } from '../signals.ts';
 import { type Step, applyPlan, concurrently, planText, rollbackAfter, runSteps } from '../plan/steps.ts';
 import type { State } from '../state/schema.ts';
 import { type Pending, notePending, settlePending } from '../state/journal.ts';
@@ -37,6 +38,8 @@ export interface Plan<R> {
   pendingNetns?: Pending[];
   /** For the user, whatever happens next (stderr). */
   notes?: string[];
+  /** The same, as warnings (`brnet: warning: …`). */
+  warnings?: string[];
   /** For the user, only when the plan is applied (stderr). */
   progress?: string;
   /**
@@ -95,8 +98,9 @@ export async function run<R>(ctx: Ctx, op: Operation<R>): Promise<Outcome<R>> {
     } catch (e) {
       // A planning error already says what is wrong with the request; one while applying is
       // a failed command or file deep down, which says nothing of what the user asked for.
-      throw wrap(`cannot ${op.what}`, e);
+      throw wrap(`cannot ${op.what}`, asInterrupted(e));
     }
+    if (signalled()) throw wrap(op.what, interruptedError(true));
     if (p.pendingNetns) settle(ctx, p.state ?? state);
     if (failures.length) throw new BrnetError('COMMAND_FAILED', `cannot ${op.what} ${failures.join('; ')}`, { hint: 'the rest was done; fix these and run it again' });
     return { result: p.result, plan: null };
@@ -211,22 +215,32 @@ export async function runBatch(ctx: Ctx, ops: { op: Operation<unknown>; label: s
       await runSteps([...final, writeStep(db, state)], done);
       settle(ctx, state);
     } catch (e) {
-      throw await rollbackAfter(e, done);
+      throw await rollbackAfter(asInterrupted(e), done);
     }
+    if (signalled()) throw interruptedError(true);
     return { plan: null };
   });
 }
 
-function locked<T>(ctx: Ctx, fn: (db: Db) => Promise<T>): Promise<T> {
-  return withLock(
-    ctx.stateDir,
-    () => ctx.note('waiting for another brnet process to finish…'),
-    async () => fn(await readState(ctx.stateDir)),
-  );
+async function locked<T>(ctx: Ctx, fn: (db: Db) => Promise<T>): Promise<T> {
+  const release = holdSignals((msg) => ctx.note(msg));
+  try {
+    return await withLock(
+      ctx.stateDir,
+      () => ctx.note('waiting for another brnet process to finish…'),
+      async () => fn(await readState(ctx.stateDir)),
+    );
+  } finally {
+    release();
+  }
 }
+
+/** A step that failed because the signal reached its command too (a whole cgroup stopped). */
+const asInterrupted = (e: unknown) => (signalled() && !(e instanceof BrnetError && e.code === 'INTERRUPTED') ? interruptedError(false) : e);
 
 function tell(ctx: Ctx, p: Plan<unknown>, applying: boolean): void {
   for (const n of p.notes ?? []) ctx.note(n);
+  for (const w of p.warnings ?? []) ctx.warn(w);
   if (applying && p.progress) ctx.note(p.progress);
 }
 

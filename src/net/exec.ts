@@ -57,6 +57,9 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
       env: { ...process.env, LC_ALL: 'C' },
       timeout: opts.timeoutMs ?? 20_000,
       killSignal: 'SIGKILL',
+      // A process group of its own: a Ctrl-C on the terminal reaches brnet alone, which lets
+      // the step finish and then rolls back (plan/signals.ts), instead of killing it half-way.
+      detached: true,
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

@@ -143,6 +143,7 @@ const GONE = /Cannot find device|No such file|does not exist|Invalid argument/i;
 export function tolerantBatchStep(lines: string[]): Step {
   return {
     show: lines.map((l) => `ip ${l}`),
+    irreversible: true,
     async do() {
       if (!lines.length) return;
       const input = `${lines.join('\n')}\n`;
@@ -170,6 +171,7 @@ export function vethsGoneStep(veths: string[]): Step {
   const budgetMs = 250 + 10 * veths.length;
   return {
     show: veths.map((v) => `# ${v} goes with its namespace (else, after ${budgetMs} ms: ip link del dev ${v})`),
+    irreversible: true,
     async do() {
       const deadline = performance.now() + budgetMs;
       let left = veths.filter((v) => existsSync(`/sys/class/net/${v}`));

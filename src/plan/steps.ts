@@ -2,6 +2,7 @@
 // apply runs it with rollback. Each step knows how to describe itself (the exact commands
 // and payloads), how to do itself, and how to undo itself.
 import { BrnetError } from '../errors.ts';
+import { stopIfSignalled } from '../signals.ts';
 
 export interface Step {
   /** Exact commands this step runs, for --dry-run (payloads included). */
@@ -9,6 +10,11 @@ export interface Step {
   do(): Promise<void>;
   /** Best effort; runs only if do() completed. */
   undo?(): Promise<void>;
+  /**
+   * It deletes what cannot be made again (veths, namespaces): once it has started, the plan is
+   * past the point of no return, and a signal no longer rolls it back but lets it finish.
+   */
+  irreversible?: boolean;
 }
 
 /**
@@ -21,6 +27,7 @@ export function concurrently(parts: Step[]): Step {
   if (parts.length === 1 && parts[0]) return parts[0];
   return {
     show: parts.flatMap((p) => p.show),
+    irreversible: parts.some((p) => p.irreversible),
     async do() {
       const results = await Promise.allSettled(parts.map((p) => p.do()));
       const failed = results.find((r) => r.status === 'rejected');
@@ -43,6 +50,7 @@ export async function applyPlan(steps: Step[], done: Step[] = []): Promise<void>
 /** Runs steps in order, recording each one started in `done`; no rollback. */
 export async function runSteps(steps: Step[], done: Step[]): Promise<void> {
   for (const step of steps) {
+    if (!done.some((d) => d.irreversible)) stopIfSignalled();
     // Recorded before do(): a step may half-happen (an `ip -batch` stops mid-way), and its
     // undo is written to tolerate that, so it runs too.
     done.push(step);

@@ -3,11 +3,12 @@
 // ever replaced by an atomic rename. lowdb provides the Low container; its own JSONFile
 // adapter is not used because it neither locks, nor fsyncs, and goes memory-only when
 // NODE_ENV=test (see AtomicStateFile below).
-import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Low } from 'lowdb';
 import { environment } from '../errors.ts';
 import { ShapeError } from '../validate/shape.ts';
+import { interruptedError, signalled } from '../signals.ts';
 import { migrate } from './migrate.ts';
 import { type State, StateSchema, emptyState } from './schema.ts';
 
@@ -17,12 +18,25 @@ import { type State, StateSchema, emptyState } from './schema.ts';
  * 0600).
  */
 class AtomicStateFile {
+  /**
+   * The inode of the file this call read (null: there was none). Every write replaces the
+   * file by a rename, so a different inode at write time means another call committed since:
+   * this call's state is built on what it read, and writing it would lose that commit.
+   */
+  private readIno: number | null = null;
+
   constructor(readonly file: string) {}
 
   async read(): Promise<State | null> {
     let text: string;
     try {
-      text = readFileSync(this.file, 'utf8');
+      const fd = openSync(this.file, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        this.readIno = fstatSync(fd).ino;
+        text = readFileSync(fd, 'utf8');
+      } finally {
+        closeSync(fd);
+      }
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'ENOENT') return null;
@@ -49,6 +63,8 @@ class AtomicStateFile {
   }
 
   async write(data: State): Promise<void> {
+    if (lockLost) throw lostLock(`the lock on ${dirname(this.file)} was lost while this call was stopped`);
+    if (currentIno(this.file) !== this.readIno) throw lostLock(`${this.file} was replaced by another call since this one read it`);
     // Keep the version being replaced as state.json.bak: a hard link costs no copy, and the
     // rename below leaves the old inode reachable through it.
     const bak = `${this.file}.bak`;
@@ -63,12 +79,27 @@ class AtomicStateFile {
     } catch (e) {
       throw environment(`cannot write state file ${this.file}: ${(e as Error).message}`);
     }
+    this.readIno = currentIno(this.file);
     // Earlier versions recorded the file's identity here to skip validation; nothing reads it now.
     try {
       unlinkSync(`${this.file}.ok`);
     } catch {}
   }
 }
+
+function currentIno(file: string): number | null {
+  try {
+    return lstatSync(file).ino;
+  } catch {
+    return null;
+  }
+}
+
+const lostLock = (why: string) =>
+  environment(`${why}: nothing of this call was kept, so that no other call's change is lost`, 'run it again');
+
+/** Set when proper-lockfile finds this call's lock taken over or not refreshed in time. */
+let lockLost = false;
 
 /**
  * Replaces `file` with `text` so that a reader, or a crash at any moment, sees the old file or
@@ -122,7 +153,37 @@ export function serialize(state: State): string {
 
 export type Db = Low<State>;
 
+/**
+ * The state decides what root runs, so no one but the user running brnet may control it: the
+ * directory and every file brnet keeps there must be that user's, writable by no one else, and
+ * none of them a symlink (lstat: a link is refused, never followed). Otherwise exit 5 naming
+ * the path and the fix, before anything is read. A directory that does not exist yet holds
+ * nothing to trust; brnet creates it 0700.
+ */
+export function trustStateDir(dir: string): void {
+  const uid = process.geteuid?.() ?? 0;
+  const check = (path: string, kind: 'dir' | 'file' | 'any') => {
+    let st: ReturnType<typeof lstatSync>;
+    try {
+      st = lstatSync(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw environment(`cannot check ${path}: ${(e as Error).message}`);
+    }
+    const fix = kind === 'dir' ? `chown ${uid} ${path} && chmod 0700 ${path}` : `chown ${uid} ${path} && chmod go-w ${path}`;
+    if (st.isSymbolicLink()) throw environment(`${path} is a symlink: brnet does not follow links in its state directory`, `replace it with the real ${kind === 'dir' ? 'directory' : 'file'}`);
+    if (kind === 'dir' && !st.isDirectory()) throw environment(`${path} is not a directory`, 'give a directory with --state-dir');
+    if (kind === 'file' && !st.isFile()) throw environment(`${path} is not a regular file`, `move it away`);
+    if (st.uid !== uid) throw environment(`${path} belongs to uid ${st.uid}, not to the user running brnet (uid ${uid})`, fix);
+    if (st.mode & 0o022) throw environment(`${path} is writable by ${st.mode & 0o002 ? 'anyone' : 'its group'}`, fix);
+  };
+  check(dir, 'dir');
+  for (const f of ['state.json', 'state.json.bak', 'netns.pending']) check(join(dir, f), 'file');
+  check(join(dir, 'state.lock'), 'any');
+}
+
 export async function readState(dir: string): Promise<Db> {
+  trustStateDir(dir);
   const db = new Low<State>(new AtomicStateFile(join(dir, 'state.json')), emptyState());
   await db.read();
   return db;
@@ -141,6 +202,7 @@ export async function withLock<T>(dir: string, onWait: () => void, fn: () => Pro
   } catch (e) {
     throw environment(`cannot create state directory ${dir}: ${(e as Error).message}`, 'run brnet as root');
   }
+  trustStateDir(dir); // before the lock is made in it
   const lockPath = join(dir, 'state.lock');
   const deadline = Date.now() + lockWaitMs();
   let release: (() => Promise<void>) | undefined;
@@ -151,15 +213,20 @@ export async function withLock<T>(dir: string, onWait: () => void, fn: () => Pro
       release = await lockfile.lock(dir, {
         lockfilePath: lockPath,
         realpath: false,
-        // A lock whose mtime is not refreshed for 2 s belongs to a process that died (kill -9,
-        // power loss): the holder refreshes it every second while working.
-        stale: 2_000,
+        // A lock whose mtime is not refreshed for 5 s belongs to a process that died (kill -9,
+        // power loss) or was stopped that long (SIGSTOP, a frozen VM): the holder refreshes it
+        // every second while working. A holder that finds out it was stopped past that bound
+        // refuses to write (see write above), as another call may have taken the lock.
+        stale: 5_000,
         update: 1_000,
-        onCompromised: () => {}, // the operation is short; the final write still happens atomically
+        onCompromised: () => {
+          lockLost = true;
+        },
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code !== 'ELOCKED') throw environment(`cannot lock ${lockPath}: ${err.message}`);
+      if (signalled()) throw interruptedError(false); // nothing is held or changed yet
       if (Date.now() > deadline) {
         throw environment(`another brnet process holds ${lockPath}`, 'retry when it has finished');
       }

@@ -112,19 +112,36 @@ describeRoot('reliability: state file', () => {
     expect(statSync(stateFile()).mode & 0o777).toBe(0o600);
   });
 
-  it('a write replaces a symlink planted as state.json, never the file it points to, and leaves no temporary file', async () => {
-    const { lstatSync, readdirSync, symlinkSync, unlinkSync } = await import('node:fs');
+  it('a symlink planted as state.json, or a state dir others control, is refused (5) and nothing is written through it', async () => {
+    const { chmodSync, chownSync, lstatSync, readdirSync, symlinkSync, unlinkSync } = await import('node:fs');
     const good = readFileSync(stateFile(), 'utf8');
     const target = join(mkdtempSync(join(tmpdir(), 'brnet-target-')), 'victim');
     writeFileSync(target, good);
     unlinkSync(stateFile());
     symlinkSync(target, stateFile());
-    await sb.brnetOk(['network', 'create', 'via-link', '--subnet', '10.76.0.0/24']);
+    const links = (await sb.sh('ip -br link')).stdout;
+    for (const args of [['network', 'create', 'via-link', '--subnet', '10.76.0.0/24'], ['restore'], ['network', 'ls']]) {
+      const r = await sb.brnet(args);
+      expect(r.code, args.join(' ')).toBe(5);
+      expect(r.stderr).toMatch(/state\.json is a symlink/);
+    }
     expect(readFileSync(target, 'utf8')).toBe(good);
-    expect(lstatSync(stateFile()).isSymbolicLink()).toBe(false);
-    expect(JSON.parse(readFileSync(stateFile(), 'utf8')).networks.map((n: any) => n.name)).toContain('via-link');
+    expect(lstatSync(stateFile()).isSymbolicLink()).toBe(true);
+    expect((await sb.sh('ip -br link')).stdout).toBe(links);
+    unlinkSync(stateFile());
+    writeFileSync(stateFile(), good, { mode: 0o600 });
+    // Writable by others, or another user's: refused with the fix.
+    chmodSync(sb.stateDir, 0o777);
+    const open = await sb.brnet(['network', 'create', 'via-link', '--subnet', '10.76.0.0/24']);
+    expect([open.code, open.stderr]).toEqual([5, expect.stringMatching(/is writable by anyone\nhint: chown 0 .* && chmod 0700 /)]);
+    chmodSync(sb.stateDir, 0o700);
+    chownSync(stateFile(), 65534, 65534);
+    const theirs = await sb.brnet(['network', 'ls']);
+    expect([theirs.code, theirs.stderr]).toEqual([5, expect.stringMatching(/state\.json belongs to uid 65534, not to the user running brnet \(uid 0\)/)]);
+    chownSync(stateFile(), 0, 0);
+    expect(readFileSync(stateFile(), 'utf8')).toBe(good);
     expect(readdirSync(sb.stateDir).filter((f) => f.includes('.tmp-'))).toEqual([]);
-    await sb.brnetOk(['network', 'rm', 'via-link']);
+    await sb.brnetOk(['network', 'ls']);
     rmSync(dirname(target), { recursive: true, force: true });
   });
 
@@ -141,6 +158,45 @@ describeRoot('reliability: state file', () => {
     }
     expect((await sb.sh('ip netns list')).stdout).not.toContain('pwned');
     writeFileSync(stateFile(), good);
+  });
+
+  it('every field that reaches ip -batch, iptables-restore or nsenter is checked: a planted value is refused (5), nothing runs', async () => {
+    await sb.brnetOk(['endpoint', 'add', 'a', 'victim', '--netns', 'victimns', '--create-netns', '-p', '8099:80']);
+    const good = readFileSync(stateFile(), 'utf8');
+    const evil = 'x\nnetns add pwned\n#';
+    const plants: [string, (s: any) => void][] = [
+      ['instance', (s) => (s.instance = 'zz" -j ACCEPT')],
+      ['networks.0.ifacePrefix', (s) => (s.networks[0].ifacePrefix = evil)],
+      ['networks.0.trustedInterfaces.0', (s) => (s.networks[0].trustedInterfaces = ['+'])],
+      ['networks.0.keepAddresses.0', (s) => (s.networks[0].keepAddresses = [`10.0.0.1/24 ${evil}`])],
+      ['networks.0.snatIpv4', (s) => (s.networks[0].snatIpv4 = '1.2.3.4 -j ACCEPT')],
+      ['networks.0.bridgeMac', (s) => (s.networks[0].bridgeMac = `02:00:00:00:00:01 ${evil}`)],
+      ['networks.0.endpoints.0.ifname', (s) => (s.networks[0].endpoints[0].ifname = 'eth0 up\nlink del lo')],
+      ['networks.0.endpoints.0.hostIfname', (s) => (s.networks[0].endpoints[0].hostIfname = '-force')],
+      ['networks.0.endpoints.0.netnsPath', (s) => (s.networks[0].endpoints[0].netnsPath = '/run/netns/x -- sh -c id')],
+      ['networks.0.endpoints.0.netns', (s) => (s.networks[0].endpoints[0].netns = 'a b')],
+      ['networks.0.endpoints.0.mac', (s) => (s.networks[0].endpoints[0].mac = `02:00:00:00:00:02\n${evil}`)],
+      ['networks.0.endpoints.0.ipv4', (s) => (s.networks[0].endpoints[0].ipv4 = `10.71.0.5/24 ${evil}`)],
+      ['networks.0.endpoints.0.netnsIdentity.token', (s) => (s.networks[0].endpoints[0].netnsIdentity.token = 'feed c0de')],
+      ['networks.0.endpoints.0.ports.0.hostIp', (s) => (s.networks[0].endpoints[0].ports[0].hostIp = '0.0.0.0 -j ACCEPT')],
+      ['networks.0.endpoints.0.ports.0.hostPort', (s) => (s.networks[0].endpoints[0].ports[0].hostPort = '80 -j ACCEPT')],
+    ];
+    const before = { links: (await sb.sh('ip -br link')).stdout, v4: await sb.iptablesSave(4) };
+    for (const [path, plant] of plants) {
+      const s = JSON.parse(good);
+      plant(s);
+      writeFileSync(stateFile(), JSON.stringify(s));
+      for (const args of [['restore'], ['check'], ['endpoint', 'rm', 'a', 'victim']]) {
+        const r = await sb.brnet(args);
+        expect(r.code, `${path}: ${args.join(' ')}: ${r.stderr}`).toBe(5);
+        expect(r.stderr).toContain(`is invalid: ${path}:`);
+      }
+    }
+    expect((await sb.sh('ip netns list')).stdout).not.toContain('pwned');
+    expect((await sb.sh('ip -br link')).stdout).toBe(before.links);
+    expect(await sb.iptablesSave(4)).toBe(before.v4);
+    writeFileSync(stateFile(), good);
+    await sb.brnetOk(['endpoint', 'rm', 'a', 'victim']);
   });
 
   it('a corrupt state file is never overwritten: exit 5 naming the file', async () => {
@@ -217,7 +273,7 @@ describeRoot('reliability: rollback', () => {
 
   it('a failure at the last step (state write: disk full) undoes every kernel change', async () => {
     // A tiny private filesystem as the state directory, filled up after the first network.
-    await sb.sh(`mount -t tmpfs -o size=64k tmpfs ${sb.stateDir}`);
+    await sb.sh(`mount -t tmpfs -o size=64k,mode=0700 tmpfs ${sb.stateDir}`);
     await sb.brnetOk(['network', 'create', 'first', '--subnet', '10.73.0.0/24']);
     // Rules only: the nft backend may create empty tables on first use, which is not a change.
     const rules = (t: string) => t.split('\n').filter((l) => l.startsWith('-A ') || l.startsWith(':BRNET')).join('\n');
