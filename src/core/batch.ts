@@ -42,6 +42,8 @@ export function splitWords(line: string, lineNo: number): string[] {
 }
 
 const NOT_IN_BATCH = new Set(['batch', 'restore', 'check', 'completion']);
+/** What a line may start with; anything else is not echoed back (see parseBatch). */
+const COMMANDS = new Set(['network', 'endpoint', 'port', 'config', 'version', 'help', ...NOT_IN_BATCH]);
 
 export function parseBatch(text: string): BatchLine[] {
   const out: BatchLine[] = [];
@@ -50,6 +52,11 @@ export function parseBatch(text: string): BatchLine[] {
     if (!line || line.startsWith('#')) return;
     const argv = splitWords(line, i + 1);
     if (argv[0] === 'brnet') argv.shift();
+    // A file that is no batch at all (a secret passed by mistake: `brnet batch ~/.ssh/id_rsa`)
+    // must not end up on a terminal or in a log: its words are not repeated.
+    if (argv[0] !== undefined && !COMMANDS.has(argv[0])) {
+      throw invalid(`line ${i + 1}: not a brnet command (each line of a batch is one, such as: network create NAME)`);
+    }
     if (argv[0] && NOT_IN_BATCH.has(argv[0])) throw invalid(`line ${i + 1}: \`${argv[0]}\` cannot run inside a batch`);
     out.push({ lineNo: i + 1, argv });
   });

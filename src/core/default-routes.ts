@@ -32,11 +32,12 @@ export function membersIn(state: State, netnsPath: string): Member[] {
 
 /**
  * Which endpoint carries the default route of each family in one namespace: the first attached
- * (by `created`) among those with `defaultRoute`, family by family. A function of the state, so
- * `endpoint rm` can hand a route over when its carrier leaves, and restore can rebuild routes.
+ * (by `seq`, a counter: a clock stepped back must not reorder them) among those with
+ * `defaultRoute`, family by family. A function of the state, so `endpoint rm` can hand a route
+ * over when its carrier leaves, and restore can rebuild routes.
  */
 export function defaultRouteOwners(members: Member[]): RouteOwner[] {
-  const sorted = [...members].sort((a, b) => (a.endpoint.created < b.endpoint.created ? -1 : a.endpoint.created > b.endpoint.created ? 1 : 0));
+  const sorted = [...members].sort((a, b) => a.endpoint.seq - b.endpoint.seq);
   const owners: RouteOwner[] = [];
   for (const m of sorted) {
     if (!m.endpoint.defaultRoute) continue;
@@ -47,6 +48,13 @@ export function defaultRouteOwners(members: Member[]): RouteOwner[] {
     }
   }
   return owners;
+}
+
+/** The next endpoint's place in the attachment order. */
+export function nextSeq(state: State): number {
+  let max = 0;
+  for (const n of state.networks) for (const e of n.endpoints) if (e.seq > max) max = e.seq;
+  return max + 1;
 }
 
 export const routeLine = (o: RouteOwner, verb: 'add' | 'replace') => `route ${verb} default via ${o.gateway} dev ${o.endpoint.ifname}`;

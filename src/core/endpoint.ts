@@ -14,7 +14,7 @@ import type { Endpoint, Network, State } from '../state/schema.ts';
 import { freeVethName, nsConfigStep, vethAddStep } from '../net/veth.ts';
 import { parseMark, randomHex } from '../net/marks.ts';
 import { identityNow } from './identity.ts';
-import { type RouteOwner, defaultRouteOwners, membersIn, routeFamilies } from './default-routes.ts';
+import { type RouteOwner, defaultRouteOwners, membersIn, nextSeq, routeFamilies } from './default-routes.ts';
 import { findNetwork } from './lookup.ts';
 import type { Operation, Plan } from './runner.ts';
 import type { Step } from '../plan/steps.ts';
@@ -208,6 +208,7 @@ export async function addEndpoint(network: string, name: string, flags: AddFlags
       ipv6,
       defaultRoute: spec.defaultRoute,
       created: new Date().toISOString(),
+      seq: nextSeq(state),
       ports: [],
     };
     const { defaultRoute, routes } = planDefaultRoutes(state, net, ep, view);
@@ -222,6 +223,7 @@ export async function addEndpoint(network: string, name: string, flags: AddFlags
       steps: [vethAddStep(nextNet, ep, createNetns, state.instance), nsConfigStep(nextNet, ep, routes, state.instance)],
       ...(createNetns && token ? { pendingNetns: [{ name: createNetns, token }] } : {}),
       afterFirewall: portMod && ep.ports.length ? [portMod.conntrackStep(nextNet, ep, ep.ports)] : [],
+      ...(portMod && ep.ports.length ? { warnings: portMod.foreignHostIpWarnings(ep.ports, host) } : {}),
       result: { network: nextNet, endpoint: ep },
     };
   } };

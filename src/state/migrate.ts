@@ -37,11 +37,18 @@ export function migrate(raw: unknown, file: string): unknown {
 function fill(s: Raw): Raw {
   if (!('instance' in s)) s = { ...s, instance: null };
   if (!Array.isArray(s.networks)) return s;
+  const eps: Raw[] = [];
   for (const n of s.networks as unknown[]) {
     if (typeof n !== 'object' || n === null || !Array.isArray((n as Raw).endpoints)) continue;
-    for (const e of (n as Raw).endpoints as unknown[]) {
-      if (typeof e === 'object' && e !== null && !('netnsIdentity' in e)) (e as Raw).netnsIdentity = null;
-    }
+    for (const e of (n as Raw).endpoints as unknown[]) if (typeof e === 'object' && e !== null) eps.push(e as Raw);
+  }
+  for (const e of eps) if (!('netnsIdentity' in e)) e.netnsIdentity = null;
+  // The attachment order was the `created` time: numbered in that order (ties as listed).
+  const unnumbered = eps.filter((e) => !('seq' in e));
+  if (unnumbered.length) {
+    let next = Math.max(0, ...eps.map((e) => (typeof e.seq === 'number' ? e.seq : 0)));
+    const when = (e: Raw) => (typeof e.created === 'string' ? e.created : '');
+    for (const e of unnumbered.map((e, i) => ({ e, i })).sort((a, b) => when(a.e).localeCompare(when(b.e)) || a.i - b.i)) e.e.seq = ++next;
   }
   return s;
 }

@@ -61,6 +61,8 @@ export const EndpointSchema = z.object({
   ipv6: z.nullable(cidr),
   defaultRoute: z.boolean,
   created: z.string,
+  /** Attachment order across the host (1, 2, …): who carries a namespace's default route. */
+  seq: z.int(0, Number.MAX_SAFE_INTEGER),
   ports: z.array(PortSchema),
 });
 export type Endpoint = z.Infer<typeof EndpointSchema>;

@@ -27,3 +27,27 @@ describe('batch parsing', () => {
     expect(() => parseBatch("network create 'a")).toThrow(/line 1: unterminated ' quote/);
   });
 });
+
+describe('a file that is no batch', () => {
+  it('is refused without repeating its words: it may be a secret passed by mistake', () => {
+    const secret = 'root:$6$Zq8yd1Uq$hashhashhash:19000:0:99999:7:::';
+    let message = '';
+    try {
+      parseBatch(`network create ok\n${secret}\n`);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toBe('line 2: not a brnet command (each line of a batch is one, such as: network create NAME)');
+    expect(message).not.toContain('hash');
+    for (const text of ['-----BEGIN OPENSSH PRIVATE KEY-----', 'password=hunter2', "'unterminated"]) {
+      let m = '';
+      try {
+        parseBatch(text);
+      } catch (e) {
+        m = (e as Error).message;
+      }
+      expect(m).toMatch(/^line 1: /);
+      expect(m).not.toMatch(/OPENSSH|hunter2|unterminated'/);
+    }
+  });
+});

@@ -1,7 +1,7 @@
 // Pure endpoint logic: flag parsing, addresses, interface names, default routes, batch lines.
 import { describe, expect, it } from 'vitest';
 import { type AddFlags, assignAddress, chooseIfname, parseAdd, planDefaultRoutes } from '../../src/core/endpoint.ts';
-import { defaultRouteOwners, routeFamilies } from '../../src/core/default-routes.ts';
+import { defaultRouteOwners, nextSeq, routeFamilies } from '../../src/core/default-routes.ts';
 import { freeVethName, hostAddLines, nsAddLines } from '../../src/net/veth.ts';
 import { BrnetError } from '../../src/errors.ts';
 import { parseIp } from '../../src/net/ipam.ts';
@@ -141,6 +141,16 @@ describe('default routes', () => {
     expect(defaultRouteOwners([{ network: ds, endpoint: b }]).map((o) => o.family)).toEqual([4, 6]);
     // an endpoint without defaultRoute carries nothing
     expect(defaultRouteOwners([{ network: ds, endpoint: { ...b, defaultRoute: false } }])).toEqual([]);
+  });
+  it('follow the attachment order, not the clock: one attached after the clock stepped back comes second', () => {
+    const first = ep({ name: 'first', created: '2026-06-01T00:00:00.000Z', seq: 7 });
+    const later = ep({ name: 'later', ipv4: '10.1.0.3/24', created: '2026-01-01T00:00:00.000Z', seq: 8 });
+    const owners = defaultRouteOwners([
+      { network: v4, endpoint: later },
+      { network: v4, endpoint: first },
+    ]);
+    expect(owners.map((o) => o.endpoint.name)).toEqual(['first']);
+    expect(nextSeq(state(net({ endpoints: [first, later] })))).toBe(9);
   });
   it('are planned against the state and the namespace', () => {
     const first = ep({ name: 'first' });

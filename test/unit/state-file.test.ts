@@ -1,6 +1,7 @@
 // The state file's text: exactly the state, the settings on one line, a line per network.
 import { describe, expect, it } from 'vitest';
-import { emptyState } from '../../src/state/schema.ts';
+import { migrate } from '../../src/state/migrate.ts';
+import { StateSchema, emptyState } from '../../src/state/schema.ts';
 import { serialize } from '../../src/state/store.ts';
 import { fixtureState } from '../fixtures/state.ts';
 
@@ -21,5 +22,27 @@ describe('state file text', () => {
     const text = serialize(emptyState());
     expect(text.split('\n')).toHaveLength(2);
     expect(JSON.parse(text)).toEqual(emptyState());
+  });
+});
+
+describe('a version-1 file written before instances, identities and the attachment order', () => {
+  it('reads with no instance, unproven identities, and seq in the order of `created`', () => {
+    const state = fixtureState();
+    const raw = JSON.parse(serialize(state));
+    delete raw.instance;
+    for (const n of raw.networks) for (const e of n.endpoints) {
+      delete e.netnsIdentity;
+      delete e.seq;
+    }
+    // Listed out of order: the later one first.
+    const eps = raw.networks[0].endpoints;
+    eps[0].created = '2026-02-01T00:00:00.000Z';
+    eps[1].created = '2026-01-01T00:00:00.000Z';
+    const got = StateSchema(migrate(raw, 'state.json'));
+    expect(got.instance).toBeNull();
+    const all = got.networks.flatMap((n) => n.endpoints);
+    expect(all.every((e) => e.netnsIdentity === null)).toBe(true);
+    expect(all.map((e) => e.seq).sort((a, b) => a - b)).toEqual(all.map((_, i) => i + 1));
+    expect(got.networks[0]!.endpoints[1]!.seq).toBeLessThan(got.networks[0]!.endpoints[0]!.seq);
   });
 });
