@@ -116,10 +116,13 @@ export function object<S extends Record<string, Shape<unknown>>>(shape: S): Shap
 }
 
 /** A string that `test` accepts: what it is, said in the error ("an interface name"). */
+const clip = (s: string) => (s.length > 48 ? `${s.slice(0, 45)}…"` : s);
+
 export function text(what: string, test: (s: string) => boolean): Shape<string> {
   return (v) => {
     if (typeof v !== 'string') throw new ShapeError(`expected ${what}, got ${kind(v)}`);
-    if (!test(v)) throw new ShapeError(`expected ${what}, got ${JSON.stringify(v)}`);
+    // Quoted (control characters escaped) and cut short: enough to find the value, not a dump.
+    if (!test(v)) throw new ShapeError(`expected ${what}, got ${clip(JSON.stringify(v))}`);
     return v;
   };
 }

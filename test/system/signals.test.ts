@@ -72,12 +72,12 @@ describeRoot('signals during a change', () => {
     console.log(`network rm --force: exit statuses ${[...codes].join(', ')}`);
   });
 
-  it('a batch of 120 lines interrupted by SIGINT is rolled back whole: no veth or namespace left', async () => {
+  it('a batch of 200 lines interrupted by SIGINT is rolled back whole: no veth or namespace left', async () => {
     await sb.brnetOk(['network', 'create', 'sigb', '--subnet', '10.94.0.0/22']);
     const seen: string[] = [];
     for (const delay of [60, 250, 600]) {
       const before = JSON.stringify(state());
-      const r = await signalled(['batch', batchFile(endpoints('sigb', 120, 'sigb'))], 'SIGINT', delay);
+      const r = await signalled(['batch', batchFile(endpoints('sigb', 200, 'sigb'))], 'SIGINT', delay);
       expect([0, 130], r.stderr).toContain(r.code);
       seen.push(`${delay} ms: ${r.code} ${r.stderr.split('\n').find((l) => l.startsWith('brnet:')) ?? ''}`);
       if (r.code === 130) expect(JSON.stringify(state())).toBe(before);
@@ -110,7 +110,7 @@ describeRoot('a call stopped past the lock\'s stale time', () => {
 
   it('loses no other call\'s commit: it finds out before writing, rolls back and exits 5', async () => {
     await sb.brnetOk(['network', 'create', 'slow', '--subnet', '10.96.0.0/22']);
-    const p = sb.spawnBackground([BRNET_BIN, 'batch', batchFile(endpoints('slow', 150, 'sigs'))], { env: sb.brnetEnv() });
+    const p = sb.spawnBackground([BRNET_BIN, 'batch', batchFile(endpoints('slow', 200, 'sigs'))], { env: sb.brnetEnv() });
     await sleep(400);
     process.kill(p.pid, 'SIGSTOP');
     try {

@@ -143,6 +143,22 @@ describeRoot('help, usage errors, JSON and tables', () => {
     expect(JSON.parse(taken.stderr).error).toMatchObject({ code: 'CONFLICT', exitCode: 4 });
   });
 
+  it('a closed pipe ends quietly with 0; a full disk for the output is one line and 5', async () => {
+    const { BRNET_BIN } = await import('../helpers/sandbox.ts');
+    const bash = (cmd: string) => sb.exec(['bash', '-c', cmd], { env: sb.brnetEnv() });
+    // More JSON than a pipe holds: brnet writes on after `head` has gone.
+    for (let i = 0; i < 40; i++) await sb.brnetOk(['network', 'create', `pipe${i}`, '--subnet', `10.${200 + (i >> 4)}.${(i & 15) * 16}.0/20`, '--label', `padding=${'x'.repeat(200)}`]);
+    const piped = await bash(`${BRNET_BIN} network ls --json | head -c 1 >/dev/null; echo "\${PIPESTATUS[0]}"`);
+    expect([piped.stdout.trim(), piped.stderr]).toEqual(['0', '']);
+    const help = await bash(`${BRNET_BIN} network create --help | head -n 1 >/dev/null; echo "\${PIPESTATUS[0]}"`);
+    expect([help.stdout.trim(), help.stderr]).toEqual(['0', '']);
+    const full = await bash(`${BRNET_BIN} network ls > /dev/full; echo "exit $?"`);
+    expect(full.stdout.trim()).toBe('exit 5');
+    expect(full.stderr.trimEnd().split('\n')[0]).toMatch(/^brnet: cannot write the output: .*no space/i);
+    expect(full.stderr).not.toMatch(/\n\s+at /);
+    for (let i = 0; i < 40; i++) await sb.brnetOk(['network', 'rm', `pipe${i}`]);
+  });
+
   it('tables are plain text without a terminal, whatever NO_COLOR says', async () => {
     for (const args of [['network', 'ls'], ['endpoint', 'ls'], ['port', 'ls'], ['config', 'show']]) {
       for (const env of [{}, { NO_COLOR: '' }, { NO_COLOR: '1' }] as Record<string, string>[]) {
