@@ -43,7 +43,7 @@ describe('state shape', () => {
       [(r) => (r.networks = {}), 'networks: expected an array, got object'],
       [(r) => (r.config.defaultAddressPools = [{ base: '10.0.0.0/8', size: '24' }]), 'config.defaultAddressPools.0.size: expected a whole number from 0 to 128, got "24"'],
       // Values that would be words of an `ip -batch`, `iptables-restore` or nsenter line.
-      [(r) => (r.networks[0].bridge = 'brz\nnetns add q\nnetns exec q /bin/sh -c id\n#'), 'networks.0.bridge: expected an interface name, got "brz\\nnetns add q\\nnetns exec q /bin/sh -c id\\n#"'],
+      [(r) => (r.networks[0].bridge = 'brz\nnetns add q\nnetns exec q /bin/sh -c id\n#'), 'networks.0.bridge: expected an interface name, got "brz\\nnetns add q\\nnetns exec q /bin/sh -c id…"'],
       [(r) => (r.networks[0].bridge = '+'), 'networks.0.bridge: expected an interface name, got "+"'],
       [(r) => (r.networks[0].trustedInterfaces = ['eth+']), 'networks.0.trustedInterfaces.0: expected an interface name, got "eth+"'],
       [(r) => (r.networks[0].endpoints[0].hostIfname = '-x'), 'networks.0.endpoints.0.hostIfname: expected an interface name, got "-x"'],
@@ -54,7 +54,7 @@ describe('state shape', () => {
       [(r) => (r.networks[0].endpoints[0].ports[0].hostIp = '0.0.0.0 -j ACCEPT'), 'networks.0.endpoints.0.ports.0.hostIp: expected an IP address, got "0.0.0.0 -j ACCEPT"'],
       [(r) => (r.networks[0].endpoints[0].ports[0].hostPort = 70000), 'networks.0.endpoints.0.ports.0.hostPort: expected a whole number from 0 to 65535, got 70000'],
       [(r) => (r.networks[0].name = 'web\u0007'), 'networks.0.name: expected a name of 1-64 characters from A-Z a-z 0-9 _ . -, got "web\\u0007"'],
-      [(r) => (r.networks[0].id = 'x'.repeat(64)), `networks.0.id: expected a network id of 64 hex digits, got "${'x'.repeat(64)}"`],
+      [(r) => (r.networks[0].id = 'x'.repeat(64)), `networks.0.id: expected a network id of 64 hex digits, got "${'x'.repeat(44)}…"`],
     ];
     for (const [spoil, message] of cases) {
       const raw = JSON.parse(JSON.stringify(fixtureState()));
