@@ -7,6 +7,7 @@ import type { Config } from '../state/schema.ts';
 
 export function configView(c: Config) {
   return {
+    'firewall-backend': c.firewallBackend,
     iptables: c.iptables,
     ip6tables: c.ip6tables,
     'ip-forward': c.ipForward,

@@ -7,7 +7,7 @@ import type { Config, State } from '../state/schema.ts';
 import { emptyState } from '../state/schema.ts';
 import type { Operation } from './runner.ts';
 
-export const CONFIG_KEYS = ['iptables', 'ip6tables', 'ip-forward', 'userland-proxy', 'default-address-pools'] as const;
+export const CONFIG_KEYS = ['firewall-backend', 'iptables', 'ip6tables', 'ip-forward', 'userland-proxy', 'default-address-pools'] as const;
 
 export function parsePools(value: string): Config['defaultAddressPools'] {
   if (value === 'default' || value === '') return null;
@@ -25,6 +25,9 @@ export function parsePools(value: string): Config['defaultAddressPools'] {
 
 export function applySetting(c: Config, key: string, value: string): Config {
   switch (key) {
+    case 'firewall-backend':
+      if (value !== 'iptables' && value !== 'nftables') throw invalid(`invalid firewall-backend "${value}": use iptables or nftables`);
+      return { ...c, firewallBackend: value };
     case 'iptables':
       return { ...c, iptables: parseBool(key, value) };
     case 'ip6tables':

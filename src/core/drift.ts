@@ -1,8 +1,7 @@
 // Compares the kernel with the state: the shared ground of `brnet check` (report) and
-// `brnet restore` (converge). Reads the host once (`ip -batch`, one `iptables-save` per
-// family); never changes anything.
-import { type KernelRules, foreignRules, normalizeSpec } from '../firewall/iptables.ts';
-import { type Family, TABLES, enabledFamilies, jumps, renderRules, type Ruleset } from '../firewall/rules.ts';
+// `brnet restore` (converge). Reads the host once (`ip -batch`, and the firewall through
+// firewall/index.ts); never changes anything.
+import type { FirewallComparison } from '../firewall/index.ts';
 import { bridgeAddresses, ownsBridge } from '../net/bridge.ts';
 import { ownerOf, parseMark } from '../net/marks.ts';
 import type { Pending } from '../state/journal.ts';
@@ -28,8 +27,8 @@ export interface StaleEndpoint {
 
 export interface Comparison {
   host: HostView;
-  kernel: Record<Family, KernelRules | null>;
-  desired: Ruleset;
+  /** The firewall's side, and how to repair it. */
+  firewall: FirewallComparison;
   drift: Drift[];
   stale: StaleEndpoint[];
   /** Devices carrying this instance's mark that the state does not know. */
@@ -52,8 +51,7 @@ export async function compare(state: State, host: Host): Promise<Comparison> {
   // endpoints) run while they work.
   const pending = Promise.all([
     host.bridgeAddresses(),
-    state.config.iptables ? host.firewall(4) : Promise.resolve(null),
-    state.config.ip6tables ? host.firewall(6) : Promise.resolve(null),
+    import('../firewall/index.ts').then((m) => m.firewallCompare(state, { iptables: host.firewall, nftables: host.nftables })),
   ]);
   const instance = state.instance;
   const drift: Drift[] = [];
@@ -80,7 +78,7 @@ export async function compare(state: State, host: Host): Promise<Comparison> {
     for (const ep of n.endpoints) {
       knownLinks.add(ep.hostIfname);
       checks.push(
-        presence(n, ep, instance, host).then((p) => {
+        presence(n, ep, instance, host, ports?.has(ep.hostIfname) ?? false).then((p) => {
           if (p === 'gone' && ep.netnsCreated) {
             recreate.add(ep);
             drift.push({ kind: 'missing', what: `namespace ${ep.netns} of endpoint ${n.name}/${ep.name}` });
@@ -122,22 +120,13 @@ export async function compare(state: State, host: Host): Promise<Comparison> {
   await Promise.all(checks);
   const orphanNetns = await orphanNamespaces(state, host, drift);
 
-  const [addresses, k4, k6] = await pending;
+  const [addresses, firewall] = await pending;
   for (const n of presentNets) checkAddresses(n, addresses, drift);
-  const kernel = { 4: k4, 6: k6 } as Record<Family, KernelRules | null>;
-  const desired = renderRules(state);
-  for (const f of [4, 6] as Family[]) {
-    const k = kernel[f];
-    if (!k) continue;
-    for (const x of foreignRules(k, instance, f)) {
-      foreign.push(x);
-      drift.push({ kind: 'foreign', what: `${x.what} belongs to brnet instance ${x.instance}` });
-    }
-    if (enabledFamilies(state).includes(f)) checkRules(f, desired, k, drift, instance);
-  }
+  drift.push(...firewall.drift);
+  foreign.push(...firewall.foreign);
   // A stable order for people and scripts, whatever order the checks finished in.
   stale.sort((a, b) => a.network.localeCompare(b.network) || a.endpoint.localeCompare(b.endpoint));
-  return { host: addresses, kernel, desired, drift, stale, orphanLinks, orphanNetns, conflicts, present, recreate, foreign };
+  return { host: addresses, firewall, drift, stale, orphanLinks, orphanNetns, conflicts, present, recreate, foreign };
 }
 
 /** A device under the bridge's name that brnet did not make for this network. */
@@ -190,43 +179,4 @@ function checkAddresses(n: Network, host: HostView, drift: Drift[]): void {
   const have = new Set(host.addrs.filter((a) => a.dev === n.bridge).map((a) => `${a.local}/${a.prefixlen}`));
   const { v4, v6 } = bridgeAddresses(n);
   for (const a of [v4, v6]) if (a && !have.has(a)) drift.push({ kind: 'missing', what: `address ${a} on bridge ${n.bridge} of network ${n.name}` });
-}
-
-function checkRules(f: Family, desired: Ruleset, k: KernelRules, drift: Drift[], instance: string | null): void {
-  const v = `IPv${f}`;
-  let wantAny = false;
-  for (const t of TABLES) {
-    for (const [chain, rules] of desired[f][t]) {
-      wantAny = true;
-      const got = k.tables[t].get(chain);
-      if (!got) {
-        drift.push({ kind: 'missing', what: `${v} chain ${t}/${chain}` });
-        continue;
-      }
-      const gotSet = new Set(got);
-      const wantSet = new Set(rules);
-      const missing = rules.filter((r) => !gotSet.has(r));
-      const extra = got.filter((r) => !wantSet.has(r));
-      for (const r of missing) drift.push({ kind: 'missing', what: `${v} rule in ${t}/${chain}: ${r}` });
-      for (const r of extra) drift.push({ kind: 'leftover', what: `${v} rule in ${t}/${chain}: ${r}` });
-      if (!missing.length && !extra.length && got.join('\n') !== rules.join('\n')) {
-        drift.push({ kind: 'wrong', what: `${v} chain ${t}/${chain} has its rules out of order` });
-      }
-    }
-    for (const chain of k.tables[t].keys()) {
-      const others = [...(k.owners.get(`${t}/${chain}`) ?? [])].some((i) => i !== null && i !== instance);
-      if (others) continue; // named as foreign: never this state's to remove
-      if (!desired[f][t].has(chain)) drift.push({ kind: 'leftover', what: `${v} chain ${t}/${chain} is not in the state` });
-    }
-  }
-  const mine = jumps(instance);
-  for (const j of mine) {
-    const n = k.jumps.filter((x) => x.table === j.table && x.chain === j.chain && x.spec === normalizeSpec(j.spec)).length;
-    if (wantAny && n === 0) drift.push({ kind: 'missing', what: `${v} jump ${j.table}/${j.chain} -> ${j.spec.split(' -j ')[1]}` });
-    if (wantAny && n > 1) drift.push({ kind: 'leftover', what: `${v} jump ${j.table}/${j.chain} -> ${j.spec.split(' -j ')[1]} appears ${n} times` });
-    if (!wantAny && n > 0) drift.push({ kind: 'leftover', what: `${v} jump ${j.table}/${j.chain} -> ${j.spec.split(' -j ')[1]}` });
-  }
-  // brnet's jumps with the marks of before instances, once this state has its own: replaced.
-  if (instance === null) return;
-  for (const x of k.jumps) if (x.instance === null) drift.push({ kind: 'leftover', what: `${v} rule in ${x.table}/${x.chain}: ${x.spec}` });
 }

@@ -4,12 +4,13 @@
 // asked and keeps it for the rest of the plan; every read is one of the cheap views of
 // net/host.ts, net/netns.ts and net/ports.ts.
 import type { KernelRules } from '../firewall/iptables.ts';
+import type { NftKernel } from '../firewall/nftables.ts';
 import type { Family } from '../firewall/rules.ts';
 import { type HostView, bridgePorts, linkAlias, linkMaster, linkNames, linksView, readBridgeAddresses, readHostAddresses, readHostPrefixes } from '../net/host.ts';
 import { type NetnsStat, type NetnsStatus, type NetnsView, processStart, readNetns, statNetns } from '../net/netns.ts';
 import { type Pending, readPending } from '../state/journal.ts';
 import { type EphemeralRange, type Listener, readEphemeralRange, readListeners } from '../net/ports.ts';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 export interface Host {
   /** Links only, from sysfs. */
@@ -30,6 +31,8 @@ export interface Host {
   netnsStatus(path: string): NetnsStatus;
   /** dev and ino of a namespace file; null when there is none. */
   nsIdentity(path: string): { dev: number; ino: number } | null;
+  /** dev and ino of any file, from one stat; null when there is none. */
+  nsStat(path: string): { dev: number; ino: number } | null;
   /** A process's start time (see net/netns.ts); null when there is no such process. */
   processStart(pid: string): string | null;
   /** Namespaces noted by calls that were creating them (state/journal.ts). */
@@ -44,6 +47,8 @@ export interface Host {
   machineId(): string;
   /** brnet's rules and built-in jumps as the kernel has them (for the first and last network). */
   firewall(f: Family): Promise<KernelRules>;
+  /** brnet's nftables tables; null when there is no `nft` to ask. `probe`: expected absent (see readNft). */
+  nftables(probe?: boolean): Promise<NftKernel | null>;
 }
 
 const once = <T>(read: () => T): (() => T) => {
@@ -55,9 +60,11 @@ export function liveHost(stateDir?: string): Host {
   const prefixes = new Map<boolean, HostView>();
   const namespaces = new Map<string, Promise<NetnsView>>();
   const rules = new Map<Family, Promise<KernelRules>>();
+  const nft = new Map<boolean, Promise<NftKernel | null>>();
   const addresses = once(readHostAddresses);
   const bridgeAddresses = once(readBridgeAddresses);
   const stats = new Map<string, NetnsStat>();
+  const plain = new Map<string, { dev: number; ino: number } | null>();
   const nsStat = (path: string) => stats.get(path) ?? stats.set(path, statNetns(path)).get(path)!;
   return {
     links: once(linksView),
@@ -71,6 +78,17 @@ export function liveHost(stateDir?: string): Host {
     // Each namespace file is looked at once per call (stat and statfs), whoever asks.
     netnsStatus: (path) => nsStat(path).status,
     nsIdentity: (path) => (nsStat(path).status === 'ok' ? nsStat(path).id : null),
+    nsStat: (path) => {
+      if (!plain.has(path)) {
+        try {
+          const st = statSync(path);
+          plain.set(path, { dev: st.dev, ino: st.ino });
+        } catch {
+          plain.set(path, null);
+        }
+      }
+      return plain.get(path) ?? null;
+    },
     processStart,
     pendingNetns: once(() => (stateDir ? readPending(stateDir) : [])),
     netns: (path) => namespaces.get(path) ?? namespaces.set(path, readNetns(path)).get(path)!,
@@ -78,6 +96,7 @@ export function liveHost(stateDir?: string): Host {
     ephemeral: once(readEphemeralRange),
     machineId: once(readMachineId),
     firewall: (f) => rules.get(f) ?? rules.set(f, import('../firewall/iptables.ts').then((m) => m.readKernelRules(f))).get(f)!,
+    nftables: (probe = false) => nft.get(probe) ?? nft.set(probe, import('../firewall/nftables.ts').then((m) => m.readNft(probe))).get(probe)!,
   };
 }
 

@@ -24,19 +24,30 @@ export const pidOf = (ep: Pick<Endpoint, 'netns'>): string | null => /^pid:(\d+)
 export const vethAlive = (n: Network, ep: Endpoint, instance: string | null, host: Host): boolean =>
   isOwnMark(host.linkAlias(ep.hostIfname), instance, `${n.name}:${ep.name}`);
 
-/** Steps 1-3 (no process); 'maybe' when only the loopback's token can tell (step 4). */
-export function quickPresence(n: Network, ep: Endpoint, instance: string | null, host: Host): Presence | 'maybe' {
-  const status = host.netnsStatus(ep.netnsPath);
-  if (status === 'missing') return 'gone';
-  if (status !== 'ok') return 'other';
-  const id = host.nsIdentity(ep.netnsPath);
-  if (!id) return 'gone';
+/**
+ * Steps 1-3 (no process); 'maybe' when only the loopback's token can tell (step 4).
+ * `attached`: the veth is known to be a port of the network's bridge, which brnet has proven
+ * its own (core/drift.ts lists each bridge's ports once): a port of brnet's bridge under the
+ * name brnet recorded is its veth, without reading its mark. With a recorded identity one
+ * stat says enough for step 1: the same dev means the same (nsfs) file system, and the
+ * namespace file system's inode numbers are unique among living namespaces.
+ */
+export function quickPresence(n: Network, ep: Endpoint, instance: string | null, host: Host, attached = false): Presence | 'maybe' {
   const rec = ep.netnsIdentity;
-  if (!rec) return vethAlive(n, ep, instance, host) ? 'ok' : 'other';
-  if (rec.dev !== id.dev || rec.ino !== id.ino) return 'other';
+  const alive = () => attached || vethAlive(n, ep, instance, host);
+  if (!rec) {
+    const status = host.netnsStatus(ep.netnsPath);
+    if (status === 'missing') return 'gone';
+    return status === 'ok' && alive() ? 'ok' : 'other';
+  }
+  const id = host.nsStat(ep.netnsPath);
+  if (!id) return 'gone';
+  if (rec.dev !== id.dev || rec.ino !== id.ino) return host.netnsStatus(ep.netnsPath) === 'missing' ? 'gone' : 'other';
+  const self = host.nsStat('/proc/self/ns/net');
+  if (self && self.dev === id.dev && self.ino === id.ino) return 'other'; // brnet's own namespace
   const pid = pidOf(ep);
   if (pid) return rec.start !== null && host.processStart(pid) === rec.start ? 'ok' : 'other';
-  if (vethAlive(n, ep, instance, host)) return 'ok';
+  if (alive()) return 'ok';
   return rec.token ? 'maybe' : 'other';
 }
 
@@ -49,8 +60,8 @@ export async function hasOwnLoopback(path: string, instance: string | null, toke
   }
 }
 
-export async function presence(n: Network, ep: Endpoint, instance: string | null, host: Host): Promise<Presence> {
-  const quick = quickPresence(n, ep, instance, host);
+export async function presence(n: Network, ep: Endpoint, instance: string | null, host: Host, attached = false): Promise<Presence> {
+  const quick = quickPresence(n, ep, instance, host, attached);
   if (quick !== 'maybe') return quick;
   return (await hasOwnLoopback(ep.netnsPath, instance, ep.netnsIdentity?.token ?? '', host)) ? 'ok' : 'other';
 }
@@ -67,9 +78,12 @@ export async function staleEndpoints(state: { instance: string | null; networks:
   const out = new Map<Endpoint, Presence>();
   const checks: Promise<void>[] = [];
   for (const n of state.networks) {
+    // One listing of the bridge's ports instead of a mark read per endpoint (see quickPresence).
+    const link = n.endpoints.length ? host.links().links.get(n.bridge) : undefined;
+    const ports = link && isOwnMark(link.alias, state.instance, n.name) ? host.bridgePorts(n.bridge) : null;
     for (const ep of n.endpoints) {
       checks.push(
-        presence(n, ep, state.instance, host).then((p) => {
+        presence(n, ep, state.instance, host, ports?.has(ep.hostIfname) ?? false).then((p) => {
           if (p !== 'ok') out.set(ep, p);
         }),
       );

@@ -2,8 +2,6 @@
 // reload, or a crash. Built on the same comparison as `check`, so a second run finds nothing
 // to do and changes nothing.
 import { anotherInstance } from '../errors.ts';
-import { applyPayload, diffPayload, type JumpOps, normalizeSpec } from '../firewall/iptables.ts';
-import { type Family, type Jump, type Ruleset, TABLES, enabledFamilies, jumps, renderRules } from '../firewall/rules.ts';
 import { randomHex } from '../net/marks.ts';
 import type { Pending } from '../state/journal.ts';
 import { bridgeUpSteps } from '../net/bridge.ts';
@@ -44,7 +42,7 @@ export function restore(): Operation<Restored> {
       // A network whose bridge name is held by someone else's device gets no rules either: they
       // would filter and NAT that device's traffic.
       const repairable: State = { ...state, networks: state.networks.filter((n) => !cmp.conflicts.has(n)) };
-      const steps = [...leftoverSteps(cmp), ...firewallSteps(repairable, renderRules(repairable), cmp)];
+      const steps = [...leftoverSteps(cmp), ...cmp.firewall.repair(repairable)];
       const created = new Set<string>();
       const pendingNetns: Pending[] = [];
       const parts: NonNullable<Plan<Restored>['parts']> = [];
@@ -126,35 +124,3 @@ function identityStep(ep: Endpoint): Step {
     },
   };
 }
-
-const sameJump = (a: { table: string; chain: string; spec: string }, j: Jump) =>
-  a.table === j.table && a.chain === j.chain && a.spec === normalizeSpec(j.spec);
-
-function firewallSteps(state: State, desired: Ruleset, cmp: Comparison): Step[] {
-  const steps: Step[] = [];
-  for (const f of enabledFamilies(state) as Family[]) {
-    const k = cmp.kernel[f];
-    if (!k) continue;
-    const want = TABLES.some((t) => desired[f][t].size > 0);
-    const ops: JumpOps = { add: [], remove: [] };
-    const mine = jumps(state.instance);
-    for (const j of mine) {
-      const n = k.jumps.filter((x) => sameJump(x, j)).length;
-      if (want && n === 0) ops.add.push(j);
-      // Exactly one copy is right; position is left alone so that a second restore is a no-op.
-      const extra = want ? Math.max(0, n - 1) : n;
-      for (let i = 0; i < extra; i++) ops.remove.push(j);
-    }
-    // brnet's jumps of before instances (the only other ones here: another instance's stopped
-    // the restore) are replaced by this instance's.
-    for (const x of k.jumps) {
-      if (!mine.some((j) => sameJump(x, j))) ops.remove.push({ table: x.table, chain: x.chain, spec: x.spec });
-    }
-    const payload = diffPayload(k.tables, desired[f], ops);
-    if (!payload) continue;
-    const cmd = f === 4 ? 'iptables-restore' : 'ip6tables-restore';
-    steps.push({ show: [`${cmd} --noflush <<'EOF'\n${payload}EOF`], do: () => applyPayload(f, payload) });
-  }
-  return steps;
-}
-

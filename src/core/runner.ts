@@ -271,12 +271,11 @@ function writeStep(db: Db, state: State): Step {
 
 /** The firewall step from one state to another, rendering only the networks that changed. */
 async function firewallBetween(from: State, to: State, host: Host): Promise<Step | null> {
-  const [{ firewallStep }, { renderRules }] = await Promise.all([import('../firewall/iptables.ts'), import('../firewall/rules.ts')]);
-  const only = changedNetworks(from, to);
+  const { firewallChange } = await import('../firewall/index.ts');
   // A state that gets its instance id now had rules with the marks of before instances (or
   // none): every chain is re-declared with the new marks, and the old jumps replaced.
   const full = from.instance !== to.instance && from.networks.length > 0;
-  return firewallStep(renderRules(from, only), renderRules(to, only), { readKernel: host.firewall, full });
+  return firewallChange(from, to, { iptables: host.firewall, nftables: host.nftables }, { only: changedNetworks(from, to), full });
 }
 
 /**
@@ -286,6 +285,7 @@ async function firewallBetween(from: State, to: State, host: Host): Promise<Step
  */
 function changedNetworks(from: State, to: State): Set<string> | undefined {
   if (from.config.iptables !== to.config.iptables || from.config.ip6tables !== to.config.ip6tables) return undefined;
+  if (from.config.firewallBackend !== to.config.firewallBackend) return undefined;
   if (from.instance !== to.instance) return undefined;
   const before = new Map(from.networks.map((n) => [n.name, n]));
   const changed = new Set<string>();

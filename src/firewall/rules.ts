@@ -63,7 +63,7 @@ export function jumps(instance: string | null = null): Jump[] {
 export const isOwnChain = (name: string): boolean =>
   /^BRNET-(FORWARD|DNAT|POSTROUTING|RAW)$/.test(name) || /^BRNET-(IN|DNAT|POST|RAW)-[0-9a-f]{12}$/.test(name);
 let tag = (owner: string) => `-m comment --comment brnet:${owner}`;
-const chainId = (n: Network) => n.id.slice(0, 12);
+export const chainId = (n: Network) => n.id.slice(0, 12);
 export const chainNames = (n: Network) => ({
   in: `BRNET-IN-${chainId(n)}`,
   dnat: `BRNET-DNAT-${chainId(n)}`,
@@ -72,9 +72,9 @@ export const chainNames = (n: Network) => ({
 });
 
 const addr = (cidr: string | null) => (cidr ? (cidr.split('/')[0] ?? null) : null);
-const subnetOf = (n: Network, f: Family) => (f === 4 ? n.ipv4 : n.ipv6)?.subnet ?? null;
+export const subnetOf = (n: Network, f: Family) => (f === 4 ? n.ipv4 : n.ipv6)?.subnet ?? null;
 const epAddr = (e: Endpoint, f: Family) => addr(f === 4 ? e.ipv4 : e.ipv6);
-const isNatMode = (m: GatewayMode) => m === 'nat' || m === 'nat-unprotected';
+export const isNatMode = (m: GatewayMode) => m === 'nat' || m === 'nat-unprotected';
 
 function emptyTables(): TableSet {
   return { raw: new Map(), filter: new Map(), nat: new Map() };
@@ -154,7 +154,7 @@ function renderFamily(state: State, f: Family, t: TableSet, only?: ReadonlySet<s
 }
 
 /** Every published binding of the network in family f, with the endpoint's address. */
-function bindings(n: Network, f: Family): { ep: Endpoint; cip: string; port: Port }[] {
+export function bindings(n: Network, f: Family): { ep: Endpoint; cip: string; port: Port }[] {
   const out: { ep: Endpoint; cip: string; port: Port }[] = [];
   for (const ep of n.endpoints) {
     const cip = epAddr(ep, f);

@@ -36,6 +36,7 @@ export function migrate(raw: unknown, file: string): unknown {
  */
 function fill(s: Raw): Raw {
   if (!('instance' in s)) s = { ...s, instance: null };
+  if (s.config && typeof s.config === 'object' && !('firewallBackend' in s.config)) s = { ...s, config: { firewallBackend: 'iptables', ...(s.config as Raw) } };
   if (!Array.isArray(s.networks)) return s;
   const eps: Raw[] = [];
   for (const n of s.networks as unknown[]) {

@@ -112,7 +112,12 @@ export const modeOf = (n: Network, f: 4 | 6): GatewayMode => (f === 4 ? n.gatewa
 
 export const PoolSchema = z.object({ base: cidr, size: z.int(0, 128) });
 
+export const FirewallBackend = z.oneOf(['iptables', 'nftables']);
+export type FirewallBackend = z.Infer<typeof FirewallBackend>;
+
 export const ConfigSchema = z.object({
+  /** Which kernel interface holds brnet's rules (firewall/index.ts). */
+  firewallBackend: FirewallBackend,
   iptables: z.boolean,
   ip6tables: z.boolean,
   ipForward: z.boolean,
@@ -134,7 +139,7 @@ export function emptyState(): State {
   return {
     version: STATE_VERSION,
     instance: null,
-    config: { iptables: true, ip6tables: true, ipForward: true, userlandProxy: false, defaultAddressPools: null },
+    config: { firewallBackend: 'iptables', iptables: true, ip6tables: true, ipForward: true, userlandProxy: false, defaultAddressPools: null },
     networks: [],
   };
 }

@@ -79,6 +79,10 @@ export function isRoot(): boolean {
  * (`CI` set): there the tests run anyway and fail loudly instead of silently
  * passing as "skipped".
  */
+export type Backend = 'iptables' | 'nftables';
+/** The firewall backends the traffic tests run against, each in sandboxes of its own. */
+export const BACKENDS: Backend[] = ['iptables', 'nftables'];
+
 export const describeRoot: ReturnType<typeof describe.skipIf> =
   process.env.CI && !isRoot()
     ? (describe as unknown as ReturnType<typeof describe.skipIf>)
@@ -292,7 +296,23 @@ export class Sandbox {
     });
   }
 
-  static async create(): Promise<Sandbox> {
+  /** Which firewall backend brnet uses in this sandbox (see Sandbox.create). */
+  backend: Backend = 'iptables';
+
+  /**
+   * A fresh sandbox; with `backend: 'nftables'` its state dir is set to the nftables backend
+   * before the test's first command, so that the same test runs against either backend.
+   */
+  static async create(opts: { backend?: Backend } = {}): Promise<Sandbox> {
+    const sb = await Sandbox.createBare();
+    if (opts.backend === 'nftables') {
+      await sb.brnetOk(['config', 'set', 'firewall-backend', 'nftables']);
+      sb.backend = 'nftables';
+    }
+    return sb;
+  }
+
+  private static async createBare(): Promise<Sandbox> {
     installExitHandler();
     const holder = spawn('unshare', ['--net', '--mount', '--propagation', 'private', 'sleep', 'infinity'], {
       stdio: 'ignore',
@@ -467,6 +487,16 @@ export class Sandbox {
       throw new Error(`ip${family === 6 ? '6' : ''}tables-save failed (code ${res.code}): ${res.stderr}`);
     }
     return normalizeIptablesSave(res.stdout);
+  }
+
+  /**
+   * brnet's rules as the sandbox's backend holds them, for "nothing changed" comparisons:
+   * iptables-save of both families, or brnet's nftables tables with counters zeroed.
+   */
+  async rulesText(): Promise<string> {
+    if (this.backend === 'iptables') return `${await this.iptablesSave(4)}\n${await this.iptablesSave(6)}`;
+    const r = await this.sh('nft list table ip brnet 2>/dev/null; nft list table ip6 brnet 2>/dev/null; true');
+    return r.stdout.replace(/counter packets \d+ bytes \d+/g, 'counter');
   }
 
   /**

@@ -1,16 +1,17 @@
 // Direct (routed, not DNATed) access to endpoint addresses from outside the bridge, by mode.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Sandbox, describeRoot } from '../helpers/sandbox.ts';
+import { BACKENDS, Sandbox, describeRoot } from '../helpers/sandbox.ts';
 import { type OutsideClient } from '../helpers/sandbox.ts';
 import { probe, startEcho } from '../helpers/traffic.ts';
 
+for (const backend of BACKENDS) {
 let sb: Sandbox;
 let client: OutsideClient;
 const addr = async (net: string, ep: string) => ((await sb.brnetOk(['endpoint', 'inspect', net, ep, '--json'])).json().ipv4 as string).split('/')[0] as string;
 
-describeRoot('direct access to endpoint addresses', () => {
+describeRoot(`direct access to endpoint addresses [${backend}]`, () => {
   beforeAll(async () => {
-    sb = await Sandbox.create();
+    sb = await Sandbox.create({ backend });
     client = await sb.addOutsideClient();
     // the client knows the way to every test subnet through the sandbox host
     await sb.inNs(client.ns, 'ip route add 10.91.0.0/16 via 198.18.0.1');
@@ -62,13 +63,14 @@ describeRoot('direct access to endpoint addresses', () => {
     expect((await probe(sb, 'nb', 'tcp', cip, 80, { timeoutMs: 800 })).ok).toBe(false);
   });
 
-  it('adding and removing an endpoint without ports leaves the raw table alone', async () => {
-    const raw = async () => (await sb.sh('iptables-save -t raw | grep "^-A"')).stdout;
-    const before = await raw();
+  it('adding and removing an endpoint without ports leaves the rules alone', async () => {
+    const rules = async () => (backend === 'iptables' ? (await sb.sh('iptables-save -t raw | grep "^-A"')).stdout : await sb.rulesText());
+    const before = await rules();
     const r = await sb.brnetOk(['endpoint', 'add', 'natnet', 'quiet', '--netns', 'nq', '--create-netns', '--debug']);
-    expect(r.stderr).not.toMatch(/iptables-restore/);
-    expect(await raw()).toBe(before);
+    expect(r.stderr).not.toMatch(backend === 'iptables' ? /iptables-restore/ : /\+ nft /);
+    expect(await rules()).toBe(before);
     await sb.brnetOk(['endpoint', 'rm', 'natnet', 'quiet']);
-    expect(await raw()).toBe(before);
+    expect(await rules()).toBe(before);
   });
 });
+}

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Sandbox, describeRoot } from '../helpers/sandbox.ts';
+import { BACKENDS, Sandbox, describeRoot } from '../helpers/sandbox.ts';
 import { probe, startEcho } from '../helpers/traffic.ts';
 
 const readState = (sb: Sandbox) => readFileSync(join(sb.stateDir, 'state.json'), 'utf8');
@@ -17,7 +17,7 @@ async function addEndpoint(sb: Sandbox, net: string, ep: string, opts: { ip?: st
 
 /** Everything a refused command must leave alone. */
 async function snapshot(sb: Sandbox) {
-  return { state: readState(sb), v4: await sb.iptablesSave(4), v6: await sb.iptablesSave(6) };
+  return { state: readState(sb), rules: await sb.rulesText() };
 }
 
 /** The conntrack entries (as text) whose original destination port is `port`. */
@@ -32,10 +32,11 @@ async function insertFlow(sb: Sandbox, proto: string, dst: string, port: number)
   expect(r.code, r.stderr).toBe(0);
 }
 
-describeRoot('port publish / unpublish / ls (IPv4)', () => {
+for (const backend of BACKENDS) {
+describeRoot(`port publish / unpublish / ls (IPv4) [${backend}]`, () => {
   let sb: Sandbox;
   beforeAll(async () => {
-    sb = await Sandbox.create();
+    sb = await Sandbox.create({ backend });
     await sb.addOutsideClient('client');
     await sb.brnetOk(['network', 'create', 'web', '--subnet', '10.88.0.0/24']);
     await addEndpoint(sb, 'web', 'app', { ip: '10.88.0.2' });
@@ -194,8 +195,13 @@ describeRoot('port publish / unpublish / ls (IPv4)', () => {
   it('prints the plan with --dry-run and changes nothing', async () => {
     const before = await snapshot(sb);
     const r = await sb.brnetOk(['port', 'publish', 'web', 'other', '8443:443', '--dry-run']);
-    expect(r.stdout).toContain('iptables-restore --noflush');
-    expect(r.stdout).toMatch(/-[AI] BRNET-DNAT-\w+ (\d+ )?-p tcp -m tcp --dport 8443 .* -j DNAT --to-destination 10\.88\.0\.3:443/);
+    if (backend === 'iptables') {
+      expect(r.stdout).toContain('iptables-restore --noflush');
+      expect(r.stdout).toMatch(/-[AI] BRNET-DNAT-\w+ (\d+ )?-p tcp -m tcp --dport 8443 .* -j DNAT --to-destination 10\.88\.0\.3:443/);
+    } else {
+      expect(r.stdout).toContain('nft -f -');
+      expect(r.stdout).toMatch(/^add rule ip brnet dnat-\w+ tcp dport 8443 counter dnat to 10\.88\.0\.3:443 /m);
+    }
     expect(r.stdout).toContain('conntrack -R -');
     expect(r.stdout).toContain('-D -f ipv4 -p tcp --orig-port-dst 8443');
     expect(await snapshot(sb)).toEqual(before);
@@ -229,16 +235,16 @@ describeRoot('port publish / unpublish / ls (IPv4)', () => {
     expect((await probe(sb, null, 'tcp', '127.0.0.1', 9090, { timeoutMs: 1_000 })).ok).toBe(false);
     expect((await probe(sb, 'client', 'tcp', '198.18.0.1', 7100, { timeoutMs: 1_000 })).ok).toBe(false);
     // No rule mentions a published port any more.
-    expect(await sb.iptablesSave(4)).not.toMatch(/-j DNAT|--dport/);
+    expect(await sb.rulesText()).not.toMatch(/-j DNAT|--dport|dnat to|dport/);
     // and the port is free again
     await sb.brnetOk(['port', 'publish', 'web', 'other', '8080:80']);
   });
 });
 
-describeRoot('port publish on a dual-stack network', () => {
+describeRoot(`port publish on a dual-stack network [${backend}]`, () => {
   let sb: Sandbox;
   beforeAll(async () => {
-    sb = await Sandbox.create();
+    sb = await Sandbox.create({ backend });
     await sb.addOutsideClient('client', { v6: true });
     await sb.brnetOk(['network', 'create', 'dual', '--ipv6', '--subnet', '10.89.0.0/24', '--subnet', 'fd10::/64']);
     await addEndpoint(sb, 'dual', 'app', { ip: '10.89.0.2', ip6: 'fd10::2' });
@@ -291,14 +297,14 @@ describeRoot('port publish on a dual-stack network', () => {
     expect((await probe(sb, 'client', 'tcp', 'fd98::1', 8080, { timeoutMs: 1_000 })).ok).toBe(false);
     expect((await probe(sb, 'client', 'udp', 'fd98::1', 8053, { timeoutMs: 1_000 })).ok).toBe(false);
     expect((await probe(sb, 'client', 'tcp', '198.18.0.1', 8080, { timeoutMs: 1_000 })).ok).toBe(false);
-    expect(await sb.iptablesSave(6)).not.toMatch(/--dport 8080/);
+    expect(await sb.rulesText()).not.toMatch(/--dport 8080|dport 8080/);
   });
 });
 
-describeRoot('port publish on a routed network', () => {
+describeRoot(`port publish on a routed network [${backend}]`, () => {
   let sb: Sandbox;
   beforeAll(async () => {
-    sb = await Sandbox.create();
+    sb = await Sandbox.create({ backend });
     await sb.addOutsideClient('client');
     await sb.brnetOk(['network', 'create', 'direct', '--subnet', '10.90.0.0/24', '--gateway-mode-ipv4', 'routed']);
     await addEndpoint(sb, 'direct', 'app', { ip: '10.90.0.2' });
@@ -321,4 +327,4 @@ describeRoot('port publish on a routed network', () => {
     expect((await probe(sb, 'client', 'tcp', '10.90.0.2', 80, { timeoutMs: 1_000 })).ok).toBe(false);
   });
 });
-
+}

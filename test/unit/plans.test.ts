@@ -69,12 +69,14 @@ function fixtureHost(extra: HostLink[] = [], over: Partial<Host> = {}, bridges =
     netnsStatus: (path) => (path.endsWith('/gone') ? 'missing' : 'ok'),
     netns: async () => ({ links: ['lo'], aliases: {}, defaultRoutes: [] }),
     nsIdentity: (path) => (path.endsWith('/gone') ? null : { dev: 4, ino: 4026532100 }),
+    nsStat: (path) => (path.endsWith('/gone') ? null : path === '/proc/self/ns/net' ? { dev: 4, ino: 4026531840 } : { dev: 4, ino: 4026532100 }),
     processStart: () => '12345',
     pendingNetns: () => [],
     listeners: () => [],
     ephemeral: () => ({ start: 49153, end: 49200, reserved: new Set() }),
     machineId: () => '0123456789abcdef0123456789abcdef',
     firewall: async () => parseSave(''),
+    nftables: async () => null,
     ...over,
   };
 }
