@@ -10,11 +10,11 @@
 // `restore` removes.
 import type { Step } from '../plan/steps.ts';
 import type { FirewallBackend, State } from '../state/schema.ts';
-import { type KernelRules, firewallStep } from './iptables.ts';
+import { type KernelRules, firewallStep, forwardAcceptsStep } from './iptables.ts';
 import { compareIptables, repairIptables } from './iptables-check.ts';
 import { compareNft, repairNft } from './nft-check.ts';
 import { type NftKernel, nftStep, refuseForeignNft } from './nftables.ts';
-import { emptyTable, renderNft } from './nft-rules.ts';
+import { emptyTable, hasTable, renderNft } from './nft-rules.ts';
 import { type Family, type Ruleset, renderRules } from './rules.ts';
 import type { FirewallDrift, Foreign } from './types.ts';
 
@@ -53,13 +53,21 @@ async function backendChange(which: State, from: State, to: State, read: Firewal
   }
   const a = renderNft(from, opts.only);
   const b = renderNft(to, opts.only);
-  const firstOrLast = (f: Family) => (a[f].chains.size > 0) !== (b[f].chains.size > 0);
-  if (opts.full || firstOrLast(4) || firstOrLast(6)) {
-    // Meeting the tables for the first time (or for the last): another state dir's are refused.
+  const firstOrLast = ([4, 6] as Family[]).filter((f) => opts.full || hasTable(a[f]) !== hasTable(b[f]));
+  const accepts: (Step | null)[] = [];
+  if (firstOrLast.length) {
+    // Meeting the tables for the first time (or for the last): another state dir's are refused,
+    // and iptables' FORWARD policy says whether brnet's bridges need accepting there too.
     const k = await read.nftables();
     if (k) refuseForeignNft(k, to.instance);
+    for (const f of firstOrLast) {
+      const ipt = await read.iptables(f).catch(missingTool);
+      if (ipt) accepts.push(forwardAcceptsStep(f, ipt, hasTable(b[f]) && ipt.forwardPolicy === 'DROP', to.instance));
+    }
   }
-  return nftStep(a, b, { from: () => renderNft(from), to: () => renderNft(to) }, opts.full);
+  const tables = nftStep(a, b, { from: () => renderNft(from), to: () => renderNft(to) }, opts.full);
+  // Accepted in FORWARD only once brnet's own rules filter: added after the tables, removed before.
+  return inOrder(a[4].chains.size + a[6].chains.size === 0 || opts.full ? [tables, ...accepts] : [...accepts, tables]);
 }
 
 /** Steps that must run one after the other, undone in reverse. */
@@ -101,13 +109,19 @@ export async function firewallCompare(state: State, read: FirewallReaders): Prom
   const nft = await read.nftables(!useNft);
   const iptDesired = (s: State): Ruleset => renderRules(useNft ? noRules(s) : s);
   const nftDesired = (s: State) => (useNft ? renderNft(s) : { 4: emptyTable(), 6: emptyTable(), instance: s.instance });
-  const a = compareIptables(state, iptDesired(state), iptKernel);
+  // The nftables backend under a FORWARD policy of DROP: brnet's accepts there (forwardAccepts).
+  const accepts = (s: State) => {
+    const d = nftDesired(s);
+    const want = (f: Family) => useNft && iptKernel[f]?.forwardPolicy === 'DROP' && hasTable(d[f]);
+    return { 4: want(4), 6: want(6) } as Record<Family, boolean>;
+  };
+  const a = compareIptables(state, iptDesired(state), iptKernel, accepts(state));
   const b = nft ? compareNft(state.instance, nftDesired(state), nft) : { drift: [], foreign: [], differs: [] };
   return {
     drift: [...a.drift, ...b.drift],
     foreign: [...a.foreign, ...b.foreign],
     repair(s: State): Step[] {
-      const ipt = repairIptables(s.instance, iptDesired(s), iptKernel);
+      const ipt = repairIptables(s.instance, iptDesired(s), iptKernel, accepts(s));
       // nftables tables are made again whole: every family whose table differs from what `s` renders.
       const tables = nft ? repairNft(nftDesired(s), compareNft(s.instance, nftDesired(s), nft).differs) : [];
       // The backend in use first: its rules are in place before the other one's go.

@@ -6,7 +6,7 @@
 import { run } from '../net/exec.ts';
 import type { Step } from '../plan/steps.ts';
 import { anotherInstance } from '../errors.ts';
-import { type Chains, type Family, type Jump, type Ruleset, TABLES, type Table, type TableSet, isOwnChain, jumps } from './rules.ts';
+import { type Chains, type Family, type Jump, type Ruleset, TABLES, type Table, type TableSet, forwardAccepts, isOwnChain, jumps } from './rules.ts';
 
 const restoreCmd = (f: Family) => (f === 4 ? 'iptables-restore' : 'ip6tables-restore');
 const saveCmd = (f: Family) => (f === 4 ? 'iptables-save' : 'ip6tables-save');
@@ -28,6 +28,8 @@ export interface KernelRules {
   allChains: Record<Table, Set<string>>;
   /** "table/chain" of brnet's chains -> the instances named by the marks of their rules. */
   owners: Map<string, Set<string | null>>;
+  /** The policy of the filter table's FORWARD chain ("ACCEPT", "DROP"); null when not listed. */
+  forwardPolicy: string | null;
 }
 
 /** iptables-save prints comments quoted; brnet's comments never need quotes. */
@@ -43,10 +45,10 @@ const MARK_IN_RULE = /--comment brnet(?:@([0-9a-f]{8}))?:\S/;
  * spaces, is not, and is never touched.
  */
 function asJump(table: Table, chain: string, spec: string): KernelJump | null {
-  const m = / --comment brnet(?:@([0-9a-f]{8}))? -j BRNET-/.exec(` ${spec}`);
+  const m = / --comment brnet(?:@([0-9a-f]{8}))?(:forward-accept)? -j (BRNET-|ACCEPT$)/.exec(` ${spec}`);
   if (!m) return null;
-  const generic = spec.replace(/--comment brnet@[0-9a-f]{8} -j /, '--comment brnet -j ');
-  const known = jumps(null).some((j) => j.table === table && j.chain === chain && j.spec === generic);
+  const generic = spec.replace(/--comment brnet@[0-9a-f]{8}(:forward-accept)? -j /, '--comment brnet$1 -j ');
+  const known = [...jumps(null), ...forwardAccepts(null)].some((j) => j.table === table && j.chain === chain && j.spec === generic);
   return known ? { table, chain, spec, instance: m[1] ?? null } : null;
 }
 
@@ -55,6 +57,7 @@ export function parseSave(text: string): KernelRules {
   const allChains: Record<Table, Set<string>> = { raw: new Set(), filter: new Set(), nat: new Set() };
   const owners = new Map<string, Set<string | null>>();
   const found: KernelJump[] = [];
+  let forwardPolicy: string | null = null;
   let table: Table | null = null;
   for (const line of text.split('\n')) {
     if (line.startsWith('*')) {
@@ -65,6 +68,7 @@ export function parseSave(text: string): KernelRules {
       const name = line.slice(1).split(' ')[0] ?? '';
       allChains[table].add(name);
       if (isOwnChain(name)) tables[table].set(name, []);
+      if (table === 'filter' && name === 'FORWARD') forwardPolicy = line.split(' ')[1] ?? null;
     } else if (line.startsWith('-A ')) {
       const m = /^-A (\S+) (.*)$/.exec(line);
       if (!m) continue;
@@ -84,7 +88,7 @@ export function parseSave(text: string): KernelRules {
       }
     }
   }
-  return { tables, jumps: found, allChains, owners };
+  return { tables, jumps: found, allChains, owners, forwardPolicy };
 }
 
 /** What in `k` belongs to another instance than `mine`: jumps and chains, for messages. */
@@ -297,3 +301,26 @@ export async function firewallStep(
 }
 
 export type { Chains };
+
+/**
+ * brnet's accepts in iptables' FORWARD chain (forwardAccepts), added or removed to match
+ * `want`, from what `kernel` holds; null when they already match.
+ */
+export function forwardAcceptsStep(f: Family, kernel: KernelRules, want: boolean, instance: string | null): Step | null {
+  const present = (j: Jump) => kernel.jumps.filter((k) => k.table === j.table && k.chain === j.chain && k.spec === normalizeSpec(j.spec)).length;
+  const ops: JumpOps = { add: [], remove: [] };
+  for (const j of forwardAccepts(instance)) {
+    const n = present(j);
+    if (want && n === 0) ops.add.push(j);
+    for (let i = want ? 1 : 0; i < n; i++) ops.remove.push(j);
+  }
+  const none: TableSet = { raw: new Map(), filter: new Map(), nat: new Map() };
+  const forward = diffPayload(none, none, ops);
+  if (!forward) return null;
+  const back = diffPayload(none, none, { add: ops.remove, remove: ops.add });
+  return {
+    show: [`${restoreCmd(f)} --noflush <<'EOF'\n${forward}EOF`],
+    do: () => applyPayload(f, forward),
+    undo: () => applyPayload(f, back),
+  };
+}

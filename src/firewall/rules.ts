@@ -17,7 +17,7 @@ import { type Endpoint, type GatewayMode, type Network, type Port, type State, m
 
 export type { Family } from '../net/addr-text.ts';
 import { type Family, ipFamily } from '../net/addr-text.ts';
-import { markPrefix } from '../net/marks.ts';
+import { BRIDGE_GROUP_HEX, markPrefix } from '../net/marks.ts';
 export type Table = 'raw' | 'filter' | 'nat';
 export const TABLES: Table[] = ['raw', 'filter', 'nat'];
 
@@ -53,6 +53,21 @@ export function jumps(instance: string | null = null): Jump[] {
     { table: 'nat', chain: 'OUTPUT', spec: `-m addrtype --dst-type LOCAL ${c} -j ${DISPATCH.dnat}` },
     { table: 'nat', chain: 'POSTROUTING', spec: `${c} -j ${DISPATCH.post}` },
     { table: 'raw', chain: 'PREROUTING', spec: `${c} -j ${DISPATCH.raw}` },
+  ];
+}
+
+/**
+ * With the nftables backend, where iptables' own FORWARD chain drops by policy (Docker,
+ * libvirt, an admin): an nftables accept is not final across tables, so brnet accepts its
+ * bridges' traffic there too, by their device group (every bridge brnet makes is in
+ * BRIDGE_GROUP), which keeps these two rules the same whatever networks exist. brnet's own
+ * drops, in its nftables tables, are final: nothing they drop gets through.
+ */
+export function forwardAccepts(instance: string | null = null): Jump[] {
+  const c = `-m comment --comment ${markPrefix(instance)}:forward-accept`;
+  return [
+    { table: 'filter', chain: 'FORWARD', spec: `-m devgroup --src-group ${BRIDGE_GROUP_HEX} ${c} -j ACCEPT` },
+    { table: 'filter', chain: 'FORWARD', spec: `-m devgroup --dst-group ${BRIDGE_GROUP_HEX} ${c} -j ACCEPT` },
   ];
 }
 

@@ -5,7 +5,7 @@ import type { HostLink, HostView } from './host.ts';
 import { ipBatch, ipBatchStep } from './ipcmd.ts';
 import { type SysctlWrites, sysctlStep } from './sysctl.ts';
 
-import { deviceMark, isOwnMark } from './marks.ts';
+import { BRIDGE_GROUP, deviceMark, isOwnMark } from './marks.ts';
 
 /**
  * Is the device of that name the bridge brnet made for `n`: its mark (alias) and the MAC brnet
@@ -61,7 +61,7 @@ export function bridgeUpSteps(n: Network, host: HostView, cfg: Config, instance:
     // address or the link going up (the IPv6 ones do: disable_ipv6 before the address,
     // accept_dad before the carrier), so one `ip` process fewer.
     const mtu = n.mtu ? ` mtu ${n.mtu}` : '';
-    const lines = [`link add name ${br} address ${n.bridgeMac}${mtu} type bridge`, `link set dev ${br} alias ${deviceMark(instance, n.name)}`];
+    const lines = [`link add name ${br} address ${n.bridgeMac} group ${BRIDGE_GROUP}${mtu} type bridge`, `link set dev ${br} alias ${deviceMark(instance, n.name)}`];
     if (v4) lines.push(`addr add ${v4} dev ${br}`);
     steps.push(ipBatchStep([...lines, `link set dev ${br} up`], [`link del dev ${br}`]));
     steps.push(sysctlStep(networkSysctls(n, cfg)));
@@ -70,13 +70,15 @@ export function bridgeUpSteps(n: Network, host: HostView, cfg: Config, instance:
   if (!link) {
     const mtu = n.mtu ? ` mtu ${n.mtu}` : '';
     steps.push(
-      ipBatchStep([`link add name ${br} address ${n.bridgeMac}${mtu} type bridge`, `link set dev ${br} alias ${deviceMark(instance, n.name)}`], [`link del dev ${br}`]),
+      ipBatchStep([`link add name ${br} address ${n.bridgeMac} group ${BRIDGE_GROUP}${mtu} type bridge`, `link set dev ${br} alias ${deviceMark(instance, n.name)}`], [`link del dev ${br}`]),
     );
   } else {
     // A bridge brnet made, still under a mark of before instances or of an earlier network
     // of this state (a leftover being taken back), carries this one's mark from now on.
     const mark = deviceMark(instance, n.name);
     if (n.bridgeCreated && link.alias !== mark) steps.push(ipBatchStep([`link set dev ${br} alias ${mark}`], link.alias ? [`link set dev ${br} alias ${link.alias}`] : []));
+    // Bridges made before the device group existed join it (see BRIDGE_GROUP).
+    if (n.bridgeCreated && link.group !== BRIDGE_GROUP) steps.push(ipBatchStep([`link set dev ${br} group ${BRIDGE_GROUP}`], [`link set dev ${br} group ${link.group}`]));
     if (n.mtu && link.mtu !== n.mtu) steps.push(ipBatchStep([`link set dev ${br} mtu ${n.mtu}`], [`link set dev ${br} mtu ${link.mtu}`]));
   }
   steps.push(sysctlStep(networkSysctls(n, cfg)));

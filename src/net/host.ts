@@ -25,6 +25,8 @@ export interface HostLink {
   address: string;
   up: boolean;
   alias: string | null;
+  /** The device group (`ip link … group`); 0 is the default. */
+  group: number;
 }
 export interface HostRoute {
   dst: string; // CIDR or plain address
@@ -218,6 +220,7 @@ export function sysfsLink(name: string): HostLink | undefined {
     address: sys(name, 'address') ?? '',
     up: (flags & 1) === 1,
     alias: sys(name, 'ifalias') || null,
+    group: Number(sys(name, 'netdev_group') ?? 0),
   };
 }
 

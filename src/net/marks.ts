@@ -55,3 +55,10 @@ export function isOwnMark(text: string | null | undefined, mine: string | null, 
   const m = parseMark(text);
   return m !== null && (m.instance === null || m.instance === mine) && m.what === what;
 }
+
+/**
+ * The device group of every bridge brnet makes (`ip link … group`): what lets two fixed rules
+ * in iptables' FORWARD chain accept all of them (firewall/rules.ts forwardAccepts).
+ */
+export const BRIDGE_GROUP = 0x2bad;
+export const BRIDGE_GROUP_HEX = '0x2bad';

@@ -152,3 +152,44 @@ describeRoot('live migration between the backends', () => {
     expect([r.code, r.stderr.split('\n')[0]]).toEqual([2, 'brnet: invalid firewall-backend "pf": use iptables or nftables']);
   });
 });
+
+describeRoot("the nftables backend under iptables' FORWARD policy DROP", () => {
+  beforeAll(async () => {
+    sb = await Sandbox.create({ backend: 'nftables' });
+    client = await sb.addOutsideClient();
+    await sb.sh('iptables -P FORWARD DROP && ip6tables -P FORWARD DROP && iptables -A FORWARD -s 192.0.2.0/24 -j DROP');
+  });
+  afterAll(async () => {
+    await sb?.destroy();
+  });
+
+  it('accepts its own bridges there (two rules per family, by device group) and nothing else; never changes the policy', async () => {
+    await sb.brnetOk(['network', 'create', 'web', '--subnet', '10.86.0.0/24', '--ipv6', '--subnet', 'fd86::/64']);
+    await sb.brnetOk(['endpoint', 'add', 'web', 'app', '--netns', 'app', '--create-netns', '-p', '8080:80']);
+    await sb.brnetOk(['network', 'create', 'other', '--subnet', '10.87.0.0/24']);
+    await startEcho(sb, 'app', 'tcp', 80);
+    expect(await works(8080)).toBe(true);
+    const ours = (await brnetIptables()).filter((l) => l.startsWith('-A'));
+    expect(ours).toHaveLength(4);
+    for (const l of ours) expect(l).toMatch(/^-A FORWARD -m devgroup --(src|dst)-group 0x2bad -m comment --comment "brnet@\w{8}:forward-accept" -j ACCEPT$/);
+    const save = await sb.iptablesSave(4);
+    expect(save).toContain(':FORWARD DROP');
+    expect(save).toContain('-A FORWARD -s 192.0.2.0/24 -j DROP');
+    expect((await sb.brnet(['check'])).code).toBe(0);
+    // brnet's own drops are final: an unpublished port stays closed, the FORWARD accepts notwithstanding.
+    expect((await probe(sb, client.ns, 'tcp', '10.86.0.2', 80, { timeoutMs: 800 })).ok).toBe(false);
+  });
+
+  it('a flush of FORWARD is found and repaired; the last network takes the accepts with it', async () => {
+    await sb.sh('iptables -F FORWARD');
+    const c = await sb.brnet(['check']);
+    expect(c.code).toBe(1);
+    expect(c.stdout).toContain("missing: IPv4 accepts of brnet's bridges in filter/FORWARD (its policy is DROP)");
+    await sb.brnetOk(['restore']);
+    expect(await works(8080)).toBe(true);
+    await sb.brnetOk(['network', 'rm', '--force', 'web', 'other']);
+    expect(await brnetIptables()).toEqual([]);
+    expect(await sb.iptablesSave(4)).toContain(':FORWARD DROP');
+    expect((await sb.brnet(['check'])).code).toBe(0);
+  });
+});

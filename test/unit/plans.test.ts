@@ -12,6 +12,7 @@ import { publishPorts, unpublishPorts } from '../../src/core/port.ts';
 import { restore } from '../../src/core/restore.ts';
 import { type Operation, dryRun } from '../../src/core/runner.ts';
 import { parseSave } from '../../src/firewall/iptables.ts';
+import { parseNftJson } from '../../src/firewall/nftables.ts';
 import { TABLES, jumps, renderRules } from '../../src/firewall/rules.ts';
 import type { HostLink, HostView } from '../../src/net/host.ts';
 import { type State, emptyState } from '../../src/state/schema.ts';
@@ -25,6 +26,7 @@ const link = (ifname: string, over: Partial<HostLink> = {}): HostLink => ({
   address: '52:54:00:12:34:56',
   up: true,
   alias: null,
+  group: 0,
   ...over,
 });
 
@@ -38,7 +40,7 @@ function fixtureHost(extra: HostLink[] = [], over: Partial<Host> = {}, bridges =
   const nets = fixtureState().networks;
   const bridgeLink = (b: string) => {
     const n = nets.find((x) => x.bridge === b);
-    return link(b, { kind: 'bridge', alias: n ? `brnet:${n.name}` : null, ...(n ? { address: n.bridgeMac } : {}) });
+    return link(b, { kind: 'bridge', alias: n ? `brnet:${n.name}` : null, ...(n ? { address: n.bridgeMac, group: 0x2bad } : {}) });
   };
   const marked = (l: HostLink) => {
     const owner = nets.flatMap((n) => n.endpoints.map((e) => ({ n, e }))).find(({ e }) => e.hostIfname === l.ifname);
@@ -187,6 +189,17 @@ describe('plans against a described host', () => {
     expect(again.plan.result.drift).toEqual([]);
     // Only the sysctls are listed again: their step reads each value and writes what differs.
     expect(again.text.split('\n').filter((l) => l && !l.startsWith('sysctl -w '))).toEqual([]);
+  });
+
+  it('the nftables backend: one nft transaction, both families, the tables made on the first network', async () => {
+    const nft = (s: State): State => ({ ...s, config: { ...s.config, firewallBackend: 'nftables' } });
+    const host = fixtureHost([], { nftables: async () => parseNftJson('') });
+    const first = await planOf(nft(emptyState()), createNetwork('web', { subnet: ['10.20.0.0/24'], ipv6: true }, false), host);
+    expect(first).not.toContain('iptables-restore');
+    expect(first.match(/^nft -f - <<'EOF'$/gm)).toHaveLength(1);
+    await expect(first).toMatchFileSnapshot(snap('nft-network-create-first'));
+    const publish = await planOf(nft(fixtureState()), publishPorts('web', 'db', ['127.0.0.1:5432:5432']), host);
+    await expect(publish).toMatchFileSnapshot(snap('nft-port-publish'));
   });
 
   it('refusals come from the described host: an address in use, a device that is not a bridge', async () => {
