@@ -6,6 +6,8 @@
 // call on the loaded host; `--peers` adds netavark, the CNI plugins and Docker, driven by
 // ../shared/peers, when they are installed.
 // Everything runs inside a private network+mount namespace: the host is never touched.
+// The compiled executable is then measured again with `firewall-backend nftables`, on the same
+// loaded host (migrated live) and on the empty one, beside the iptables figures.
 // A benchmark, not a test: it asserts nothing and prints a table.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -128,10 +130,10 @@ const RUNTIMES = {
   n: { argv: [launcher], env: { BRNET_RUNTIME: 'node' } },
 };
 
-function suite(tag) {
+function suite(tag, runtimes = RUNTIMES) {
   const out = { floor: measure(() => run([process.execPath, '-e', '0'])), c: {}, n: {} };
   const each = (key, op, after) => {
-    for (const [k, rt] of Object.entries(RUNTIMES)) {
+    for (const [k, rt] of Object.entries(runtimes)) {
       const b = (...args) => run([...rt.argv, ...args], { env: rt.env });
       const batch = (input) => run([...rt.argv, 'batch', '-'], { env: rt.env, input });
       const t = `${tag}${k}`;
@@ -140,7 +142,7 @@ function suite(tag) {
   };
   each('version', ({ b }) => b('--version'));
   // the sh launcher in front of the executable, as `npm install`'s bin link runs it
-  out.c.versionLauncher = measure(() => run([launcher, '--version']));
+  if (runtimes.n) out.c.versionLauncher = measure(() => run([launcher, '--version']));
   each('ls', ({ b }) => b('network', 'ls'));
   each('netCreateRm', ({ b, t, i }) => pair(b('network', 'create', `b${t}${i}`), b('network', 'rm', `b${t}${i}`)));
   const net = `bn${tag}`;
@@ -308,6 +310,19 @@ const names = {
   batch100: 'batch: 100 endpoint add -p',
 };
 
+/** The nftables backend beside iptables: compiled executable, the same operations and hosts. */
+function reportBackends(empty, loaded, nft, migrateMs) {
+  console.log(`\nfirewall backends, compiled dist/brnet (times in ms); nftables/iptables < 1 is nftables faster`);
+  console.log(`live migration of the loaded host: config set firewall-backend nftables took ${f(migrateMs)} ms\n`);
+  const W = 28;
+  console.log(`${'operation'.padEnd(W)} ${'iptables'.padStart(15)} ${'nftables'.padStart(15)}   ${'nft/ipt'.padStart(11)}   ${'procs ipt'.padStart(9)} ${'nft'.padStart(5)}`);
+  console.log(`${''.padEnd(W)} ${'empty  loaded'.padStart(15)} ${'empty  loaded'.padStart(15)}   ${'empty loaded'.padStart(11)}   ${'e/l'.padStart(9)} ${'e/l'.padStart(5)}`);
+  for (const k of ['ls', 'netCreateRm', 'epAddRm', 'publish1', 'publish100', 'check', 'batch100']) {
+    const [ie, il, ne, nl] = [empty.c[k], loaded.c[k], nft.empty.c[k], nft.loaded.c[k]];
+    console.log(`${names[k].padEnd(W)} ${f(ie.ms).padStart(7)} ${f(il.ms).padStart(7)} ${f(ne.ms).padStart(7)} ${f(nl.ms).padStart(7)}   ${x(ne, ie).padStart(5)} ${x(nl, il).padStart(5)}   ${`${ie.procs}/${il.procs}`.padStart(9)} ${`${ne.procs}/${nl.procs}`.padStart(5)}`);
+  }
+}
+
 function report(empty, loaded, loadMs, settled, p) {
   const drift = loaded.floor.ms / empty.floor.ms;
   const group = (e, l) => {
@@ -397,13 +412,22 @@ try {
   const loadMs = load();
   const settled = settle(empty.floor.ms);
   const loaded = suite('l');
+  // The same host under the nftables backend: migrated live (timed), loaded first, then empty.
+  const compiledOnly = { c: RUNTIMES.c };
+  const t0 = performance.now();
+  run([compiled, 'config', 'set', 'firewall-backend', 'nftables']);
+  const migrateMs = performance.now() - t0;
+  const nft = { loaded: suite('L', compiledOnly) };
+  unload();
+  nft.empty = suite('E', compiledOnly);
+  run([compiled, 'config', 'set', 'firewall-backend', 'iptables']);
   if (p?.loads) {
-    unload();
     p.out.peerLoadMs = p.load();
     p.out.peerSettled = settle(empty.floor.ms);
     p.loaded();
   }
   report(empty, loaded, loadMs, settled, p);
+  reportBackends(empty, loaded, nft, migrateMs);
 } finally {
   p?.stop();
   rmSync(stateDir, { recursive: true, force: true });

@@ -52,7 +52,8 @@ export function setConfig(key: string, value: string): Operation<Config> {
     what: `set ${key}`,
     plan: async (state) => {
       const next: State = { ...state, config: applySetting(state.config, key, value) };
-      return { state: next, steps: [], result: next.config };
+      const moving = next.config.firewallBackend !== state.config.firewallBackend;
+      return { state: next, steps: [], result: next.config, ...(moving ? { migration: 'start' as const } : {}) };
     },
   };
 }

@@ -51,7 +51,7 @@ export async function compare(state: State, host: Host): Promise<Comparison> {
   // endpoints) run while they work.
   const pending = Promise.all([
     host.bridgeAddresses(),
-    import('../firewall/index.ts').then((m) => m.firewallCompare(state, { iptables: host.firewall, nftables: host.nftables })),
+    import('../firewall/index.ts').then((m) => m.firewallCompare(state, { iptables: host.firewall, nftables: host.nftables, migrating: host.migrating })),
   ]);
   const instance = state.instance;
   const drift: Drift[] = [];

@@ -8,7 +8,7 @@ import type { NftKernel } from '../firewall/nftables.ts';
 import type { Family } from '../firewall/rules.ts';
 import { type HostView, bridgePorts, linkAlias, linkMaster, linkNames, linksView, readBridgeAddresses, readHostAddresses, readHostPrefixes } from '../net/host.ts';
 import { type NetnsStat, type NetnsStatus, type NetnsView, processStart, readNetns, statNetns } from '../net/netns.ts';
-import { type Pending, readPending } from '../state/journal.ts';
+import { type Pending, migrationNoted, readPending } from '../state/journal.ts';
 import { type EphemeralRange, type Listener, readEphemeralRange, readListeners } from '../net/ports.ts';
 import { readFileSync, statSync } from 'node:fs';
 
@@ -37,6 +37,8 @@ export interface Host {
   processStart(pid: string): string | null;
   /** Namespaces noted by calls that were creating them (state/journal.ts). */
   pendingNetns(): readonly Pending[];
+  /** A change of firewall backend was started and not recorded (state/journal.ts). */
+  migrating(): boolean;
   /** Interfaces and default routes inside a namespace. */
   netns(path: string): Promise<NetnsView>;
   /** Listening TCP and bound UDP sockets (/proc/net). */
@@ -47,8 +49,8 @@ export interface Host {
   machineId(): string;
   /** brnet's rules and built-in jumps as the kernel has them (for the first and last network). */
   firewall(f: Family): Promise<KernelRules>;
-  /** brnet's nftables tables; null when there is no `nft` to ask. `probe`: expected absent (see readNft). */
-  nftables(probe?: boolean): Promise<NftKernel | null>;
+  /** brnet's nftables tables; null when there is no `nft` to ask. */
+  nftables(): Promise<NftKernel | null>;
 }
 
 const once = <T>(read: () => T): (() => T) => {
@@ -60,7 +62,6 @@ export function liveHost(stateDir?: string): Host {
   const prefixes = new Map<boolean, HostView>();
   const namespaces = new Map<string, Promise<NetnsView>>();
   const rules = new Map<Family, Promise<KernelRules>>();
-  const nft = new Map<boolean, Promise<NftKernel | null>>();
   const addresses = once(readHostAddresses);
   const bridgeAddresses = once(readBridgeAddresses);
   const stats = new Map<string, NetnsStat>();
@@ -91,12 +92,13 @@ export function liveHost(stateDir?: string): Host {
     },
     processStart,
     pendingNetns: once(() => (stateDir ? readPending(stateDir) : [])),
+    migrating: once(() => (stateDir ? migrationNoted(stateDir) : false)),
     netns: (path) => namespaces.get(path) ?? namespaces.set(path, readNetns(path)).get(path)!,
     listeners: once(readListeners),
     ephemeral: once(readEphemeralRange),
     machineId: once(readMachineId),
     firewall: (f) => rules.get(f) ?? rules.set(f, import('../firewall/iptables.ts').then((m) => m.readKernelRules(f))).get(f)!,
-    nftables: (probe = false) => nft.get(probe) ?? nft.set(probe, import('../firewall/nftables.ts').then((m) => m.readNft(probe))).get(probe)!,
+    nftables: once(() => import('../firewall/nftables.ts').then((m) => m.readNft())),
   };
 }
 

@@ -64,6 +64,7 @@ export function restore(): Operation<Restored> {
         steps,
         parts,
         pendingNetns,
+        migration: 'settle',
         firewall: 'none', // the repair of the rules is among the steps, from what the kernel has
         ...(fixed.length ? { progress: `restoring ${fixed.length} difference(s)…` } : {}),
         result: { drift: fixed, stale: cmp.stale },

@@ -13,7 +13,7 @@ import { randomHex } from '../net/marks.ts';
 import { holdSignals, interruptedError, signalled } from '../signals.ts';
 import { type Step, applyPlan, concurrently, planText, rollbackAfter, runSteps } from '../plan/steps.ts';
 import type { State } from '../state/schema.ts';
-import { type Pending, notePending, settlePending } from '../state/journal.ts';
+import { type Pending, clearMigration, noteMigration, notePending, settlePending } from '../state/journal.ts';
 import { type Db, readState, withLock } from '../state/store.ts';
 import { type Ctx, requireRoot } from './context.ts';
 import { type Host, liveHost } from './host.ts';
@@ -36,6 +36,11 @@ export interface Plan<R> {
   atEnd?: Step[];
   /** Namespaces the steps create: noted before they run (state/journal.ts). */
   pendingNetns?: Pending[];
+  /**
+   * The firewall moves to the other backend (noted before, cleared after the write), or, for
+   * `restore`, whatever a killed move left is repaired (cleared after the write).
+   */
+  migration?: 'start' | 'settle';
   /** For the user, whatever happens next (stderr). */
   notes?: string[];
   /** The same, as warnings (`brnet: warning: …`). */
@@ -88,6 +93,7 @@ export async function run<R>(ctx: Ctx, op: Operation<R>): Promise<Outcome<R>> {
     try {
       await keepInstance(db, state);
       notePending(ctx.stateDir, p.pendingNetns ?? []);
+      if (p.migration === 'start') noteMigration(ctx.stateDir);
       if (!p.parts?.length) await applyPlan(p.state ? [...steps, writeStep(db, p.state)] : steps);
       else {
         // Each part stands on its own, so the state records what every part that worked did.
@@ -102,6 +108,7 @@ export async function run<R>(ctx: Ctx, op: Operation<R>): Promise<Outcome<R>> {
     }
     if (signalled()) throw wrap(op.what, interruptedError(true));
     if (p.pendingNetns) settle(ctx, p.state ?? state);
+    if (p.migration) clearMigration(ctx.stateDir);
     if (failures.length) throw new BrnetError('COMMAND_FAILED', `cannot ${op.what} ${failures.join('; ')}`, { hint: 'the rest was done; fix these and run it again' });
     return { result: p.result, plan: null };
   });

@@ -6,8 +6,9 @@
 // outside src/firewall/ parses `iptables-save` or `nft -j`, or builds their payloads.
 //
 // The backend that is not in use is compared with an empty rule set: whatever it still holds
-// of brnet's (after a migration that was interrupted, or an older brnet) is a leftover that
-// `restore` removes.
+// of brnet's (after a migration that was interrupted) is a leftover that `restore` removes.
+// iptables is always read (the nftables backend needs its FORWARD policy anyway); nftables,
+// when not in use, only while a change of backend is noted as not finished.
 import type { Step } from '../plan/steps.ts';
 import type { FirewallBackend, State } from '../state/schema.ts';
 import { type KernelRules, firewallStep, forwardAcceptsStep } from './iptables.ts';
@@ -24,7 +25,9 @@ export type { FirewallDrift, Foreign } from './types.ts';
 export interface FirewallReaders {
   iptables(f: Family): Promise<KernelRules>;
   /** null when nftables cannot be read at all (no `nft`): then it holds nothing of brnet's. */
-  nftables(probe?: boolean): Promise<NftKernel | null>;
+  nftables(): Promise<NftKernel | null>;
+  /** A change of backend was started and not recorded: the one not in use may hold leftovers. */
+  migrating?(): boolean;
 }
 
 const backendOf = (s: State): FirewallBackend => s.config.firewallBackend;
@@ -104,9 +107,12 @@ export interface FirewallComparison {
 export async function firewallCompare(state: State, read: FirewallReaders): Promise<FirewallComparison> {
   const useNft = backendOf(state) === 'nftables';
   const families = [4, 6].filter((f) => (f === 4 ? state.config.iptables : state.config.ip6tables) || useNft) as Family[];
+  // Every reader starts at once: the processes run side by side. nftables, when not in use,
+  // only after a change of backend that was not recorded (see state/journal.ts).
+  const nftRead = useNft || read.migrating?.() ? read.nftables() : Promise.resolve(null);
   const ipt = await Promise.all(([4, 6] as Family[]).map((f) => (families.includes(f) ? read.iptables(f).catch(missingTool) : Promise.resolve(null))));
   const iptKernel = { 4: ipt[0] ?? null, 6: ipt[1] ?? null } as Record<Family, KernelRules | null>;
-  const nft = await read.nftables(!useNft);
+  const nft = await nftRead;
   const iptDesired = (s: State): Ruleset => renderRules(useNft ? noRules(s) : s);
   const nftDesired = (s: State) => (useNft ? renderNft(s) : { 4: emptyTable(), 6: emptyTable(), instance: s.instance });
   // The nftables backend under a FORWARD policy of DROP: brnet's accepts there (forwardAccepts).

@@ -126,21 +126,16 @@ export interface NftKernel {
 }
 
 /**
- * brnet's tables as the kernel has them, one `nft -j list table` per family, side by side (a
- * table that does not exist is simply absent). With `probe`, one `nft -j list tables` first,
- * and the tables are listed only if there are any: for the backend not in use, where they
- * normally are not. null when there is no `nft` at all: then nothing of brnet's can be there.
- * (`nft -j -f -` would take all the listings at once, but it reads its JSON through
- * /dev/stdin, which cannot be opened on the socket a child's stdin is here.)
+ * brnet's tables as the kernel has them, one `nft -j list table` per family, side by side; a
+ * table that does not exist is absent (nft says so at once). Asking for brnet's tables by name
+ * costs what they hold: `nft list tables` would cost what the whole ruleset holds, iptables-nft's
+ * included (200 ms on a host with a thousand published ports). null when there is no `nft` at
+ * all: then nothing of brnet's can be there. (`nft -j -f -` would take both listings at once,
+ * but it reads its JSON through /dev/stdin, which cannot be opened on the socket a child's
+ * stdin is here.)
  */
-export async function readNft(probe = false): Promise<NftKernel | null> {
+export async function readNft(): Promise<NftKernel | null> {
   try {
-    if (probe) {
-      const tables = await run(['nft', '-j', 'list', 'tables'], { allowFail: true });
-      if (tables.code !== 0) throw environment(`cannot read the nftables tables: ${firstLine(tables)}`);
-      const present = parseNftJson(tables.stdout);
-      if (!present[4].exists && !present[6].exists) return present;
-    }
     const lists = await Promise.all(([4, 6] as Family[]).map((f) => run(['nft', '-j', 'list', 'table', nftFamily(f), NFT_TABLE], { allowFail: true })));
     const text: string[] = [];
     for (const r of lists) {

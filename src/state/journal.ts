@@ -56,3 +56,26 @@ function rewritePending(dir: string, keep: readonly Pending[]): void {
     renameSync(tmp, file(dir));
   } catch {}
 }
+
+/**
+ * A change of firewall backend in progress: noted before it starts, removed once the state
+ * records the new backend (or `restore` has converged). While it is there, `check` and
+ * `restore` look into the backend not in use as well; otherwise they need not (reading the
+ * other backend costs a process or two on every check, for leftovers only a killed migration
+ * can leave).
+ */
+const migrationFile = (dir: string) => join(dir, 'firewall.migrating');
+
+export function noteMigration(dir: string): void {
+  writeFileSync(migrationFile(dir), '', { mode: 0o600 });
+}
+
+export function migrationNoted(dir: string): boolean {
+  return existsSync(migrationFile(dir));
+}
+
+export function clearMigration(dir: string): void {
+  try {
+    unlinkSync(migrationFile(dir));
+  } catch {}
+}

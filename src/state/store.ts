@@ -178,7 +178,7 @@ export function trustStateDir(dir: string): void {
     if (st.mode & 0o022) throw environment(`${path} is writable by ${st.mode & 0o002 ? 'anyone' : 'its group'}`, fix);
   };
   check(dir, 'dir');
-  for (const f of ['state.json', 'state.json.bak', 'netns.pending']) check(join(dir, f), 'file');
+  for (const f of ['state.json', 'state.json.bak', 'netns.pending', 'firewall.migrating']) check(join(dir, f), 'file');
   check(join(dir, 'state.lock'), 'any');
 }
 

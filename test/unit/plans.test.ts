@@ -74,6 +74,7 @@ function fixtureHost(extra: HostLink[] = [], over: Partial<Host> = {}, bridges =
     nsStat: (path) => (path.endsWith('/gone') ? null : path === '/proc/self/ns/net' ? { dev: 4, ino: 4026531840 } : { dev: 4, ino: 4026532100 }),
     processStart: () => '12345',
     pendingNetns: () => [],
+    migrating: () => false,
     listeners: () => [],
     ephemeral: () => ({ start: 49153, end: 49200, reserved: new Set() }),
     machineId: () => '0123456789abcdef0123456789abcdef',
