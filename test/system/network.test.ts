@@ -195,7 +195,7 @@ describeRoot('network create / rm', () => {
   it('--dry-run prints the plan with the restore payload and changes nothing', async () => {
     const before = await snapshot();
     const r = await sb.brnetOk(['network', 'create', 'dry', '--subnet', '10.50.0.0/24', '--dry-run']);
-    expect(r.stdout).toMatch(/^ip link add name br-[0-9a-f]{12} address [0-9a-f:]{17} type bridge$/m);
+    expect(r.stdout).toMatch(/^ip link add name br-[0-9a-f]{12} address [0-9a-f:]{17} group 11181 type bridge$/m);
     expect(r.stdout).toContain('ip addr add 10.50.0.1/24 dev br-');
     expect(r.stdout).toContain("iptables-restore --noflush <<'EOF'");
     expect(r.stdout).toContain('-j MASQUERADE');
@@ -307,7 +307,7 @@ describeRoot('config', () => {
     await sb.brnetOk(['config', 'set', 'iptables', 'true']);
     expect(await sb.iptablesSave(4)).toMatch(/-s 10\.80\.0\.0\/24 .*MASQUERADE/);
     const show = (await sb.brnetOk(['config', 'show', '--json'])).json();
-    expect(show).toEqual({ iptables: true, ip6tables: false, 'ip-forward': true, 'userland-proxy': false, 'default-address-pools': null });
+    expect(show).toEqual({ 'firewall-backend': 'iptables', iptables: true, ip6tables: false, 'ip-forward': true, 'userland-proxy': false, 'default-address-pools': null });
   });
 
   it('default-address-pools changes where subnets come from', async () => {

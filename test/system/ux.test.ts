@@ -121,7 +121,7 @@ describeRoot('help, usage errors, JSON and tables', () => {
     expect((await sb.brnetOk(['network', 'ls', '-q'])).stdout).toBe('web\ndb\n');
 
     const config = (await sb.brnetOk(['config', 'show', '--json'])).json();
-    expect(config).toEqual({ iptables: true, ip6tables: true, 'ip-forward': true, 'userland-proxy': false, 'default-address-pools': null });
+    expect(config).toEqual({ 'firewall-backend': 'iptables', iptables: true, ip6tables: true, 'ip-forward': true, 'userland-proxy': false, 'default-address-pools': null });
     // global options are accepted before the noun too
     expect((await sb.brnetOk(['--json', 'config', 'show'])).json()).toEqual(config);
   });
