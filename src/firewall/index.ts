@@ -9,7 +9,7 @@
 // of brnet's (after a migration that was interrupted) is a leftover that `restore` removes.
 // iptables is always read (the nftables backend needs its FORWARD policy anyway); nftables,
 // when not in use, only while a change of backend is noted as not finished.
-import type { Step } from '../plan/steps.ts';
+import { type Step, inOrder } from '../plan/steps.ts';
 import type { FirewallBackend, State } from '../state/schema.ts';
 import { type KernelRules, firewallStep, forwardAcceptsStep } from './iptables.ts';
 import { compareIptables, repairIptables } from './iptables-check.ts';
@@ -71,25 +71,6 @@ async function backendChange(which: State, from: State, to: State, read: Firewal
   const tables = nftStep(a, b, { from: () => renderNft(from), to: () => renderNft(to) }, opts.full);
   // Accepted in FORWARD only once brnet's own rules filter: added after the tables, removed before.
   return inOrder(a[4].chains.size + a[6].chains.size === 0 || opts.full ? [tables, ...accepts] : [...accepts, tables]);
-}
-
-/** Steps that must run one after the other, undone in reverse. */
-function inOrder(steps: (Step | null)[]): Step | null {
-  const parts = steps.filter((s): s is Step => s !== null);
-  if (parts.length <= 1) return parts[0] ?? null;
-  const done: Step[] = [];
-  return {
-    show: parts.flatMap((p) => p.show),
-    async do() {
-      for (const p of parts) {
-        done.push(p);
-        await p.do();
-      }
-    },
-    async undo() {
-      for (const p of [...done].reverse()) await p.undo?.();
-    },
-  };
 }
 
 export interface FirewallComparison {

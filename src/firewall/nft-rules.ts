@@ -64,9 +64,6 @@ export function baseChains(): { name: string; decl: string; read: string; rules:
   ];
 }
 
-/** The dispatcher chains the base chains jump to; always present with the table. */
-export const DISPATCHERS = ['dnat-all', 'post-all', 'raw-all'] as const;
-
 const q = (ifname: string) => `"${ifname}"`;
 
 /**

@@ -10,7 +10,7 @@
 import { anotherInstance, environment } from '../errors.ts';
 import { type RunResult, run } from '../net/exec.ts';
 import type { Step } from '../plan/steps.ts';
-import { type NftRuleset, type NftTable, MAPS, NFT_TABLE, baseChains, emptyTable, hasTable, nftFamily } from './nft-rules.ts';
+import { type NftRuleset, type NftTable, MAPS, NFT_TABLE, baseChains, hasTable, nftFamily } from './nft-rules.ts';
 import type { Family } from './rules.ts';
 
 const T = (f: Family) => `${nftFamily(f)} ${NFT_TABLE}`;
@@ -303,4 +303,3 @@ export function refuseForeignNft(k: NftKernel, mine: string | null): void {
   if (what.length) throw anotherInstance(other, [...new Set(what)]);
 }
 
-export { emptyTable };

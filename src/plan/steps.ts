@@ -39,6 +39,26 @@ export function concurrently(parts: Step[]): Step {
   };
 }
 
+/** Steps that must run one after the other, undone in reverse. */
+export function inOrder(steps: (Step | null)[]): Step | null {
+  const parts = steps.filter((s): s is Step => s !== null);
+  if (parts.length <= 1) return parts[0] ?? null;
+  const done: Step[] = [];
+  return {
+    show: parts.flatMap((p) => p.show),
+    irreversible: parts.some((p) => p.irreversible),
+    async do() {
+      for (const p of parts) {
+        done.push(p);
+        await p.do();
+      }
+    },
+    async undo() {
+      for (const p of [...done].reverse()) await p.undo?.();
+    },
+  };
+}
+
 export async function applyPlan(steps: Step[], done: Step[] = []): Promise<void> {
   try {
     await runSteps(steps, done);
