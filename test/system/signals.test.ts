@@ -39,7 +39,8 @@ async function signalled(args: string[], signal: NodeJS.Signals, delay: number):
 }
 
 function batchFile(lines: string[]): string {
-  const f = join(sb.stateDir, '..', `brnet-batch-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  // In the sandbox's state dir, which goes with the sandbox.
+  const f = join(sb.stateDir, `batch-${Math.random().toString(36).slice(2)}`);
   writeFileSync(f, `${lines.join('\n')}\n`);
   return f;
 }
