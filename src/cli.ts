@@ -220,9 +220,22 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .addHelpText('after', '\nExamples:\n  brnet config set iptables false\n  brnet config set default-address-pools 10.10.0.0/16/24,10.11.0.0/16/24\n')
     .action(mutating(mode, async () => (await import('./commands/config.ts')).set));
 
-  leaf(mode, program, 'restore', 'make the kernel match the state again (after a reboot, firewall flush or crash)')
-    .addHelpText('after', '\nExamples:\n  brnet restore\n  brnet restore --dry-run\n')
-    .action(mutating(mode, async () => (await import('./commands/system.ts')).restore));
+  const restoring = mutating(mode, async () => (await import('./commands/system.ts')).restore);
+  const restore = leaf(mode, program, 'restore', 'make the kernel match the state again (after a reboot, firewall flush or crash)')
+    .addHelpText(
+      'after',
+      '\nWith --watch it stays in the foreground and restores again within 2 s of anything that removes\n' +
+        "brnet's firewall rules (a flush, an iptables-restore, a firewalld reload or restart), one line on\n" +
+        'stderr per repair; SIGTERM or Ctrl-C ends it (exit 0). contrib/brnet-watch.service runs it.\n' +
+        '\nExamples:\n  brnet restore\n  brnet restore --dry-run\n  brnet restore --watch\n',
+    )
+    .action(async (...a: unknown[]) => {
+      const cmd = a.at(-1) as Command;
+      if (!(cmd.opts() as { watch?: boolean }).watch) return restoring(...a);
+      if (mode.sink) throw invalid('`restore --watch` runs until stopped and cannot run inside a batch');
+      return (await import('./commands/system.ts')).watchRestore(ctxOf(cmd));
+    });
+  restore.option('--watch', 'stay and restore again after every flush or reload, until stopped');
   leaf(mode, program, 'check', 'compare the kernel with the state; exit 1 on any difference')
     .addHelpText('after', '\nExamples:\n  brnet check && echo clean\n  brnet check --json\n')
     .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/system.ts')).check(ctxOf(cmd))));

@@ -1,4 +1,4 @@
-// brnet restore | check.
+// brnet restore [--watch] | check.
 import type { Ctx } from '../core/context.ts';
 import { BrnetError } from '../errors.ts';
 import { printJson, printLines } from '../ui/output.ts';
@@ -33,3 +33,15 @@ export const restore: Mutation<Restored> = {
     if (!ctx.quiet) printLines(result.drift.map((d) => `restored ${d.kind}: ${d.what}`));
   },
 };
+
+/** `restore --watch`: the first restore is printed as `restore` prints it; repairs one line each (core/watch.ts). */
+export async function watchRestore(ctx: Ctx): Promise<void> {
+  if (ctx.dryRun) throw new BrnetError('USAGE', '--watch and --dry-run do not go together', { hint: 'brnet restore --dry-run shows what a restore would do now' });
+  const [{ watch }, { run }, core] = await Promise.all([import('../core/watch.ts'), import('../core/runner.ts'), import('../core/restore.ts')]);
+  const silent: Ctx = { ...ctx, note: () => {}, warn: () => {} };
+  await watch(ctx, async (quiet) => {
+    const out = await run(quiet ? silent : ctx, core.restore());
+    if (!quiet) restore.print(ctx, out);
+    return out.result;
+  });
+}

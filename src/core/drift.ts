@@ -52,6 +52,7 @@ export async function compare(state: State, host: Host): Promise<Comparison> {
   const pending = Promise.all([
     host.bridgeAddresses(),
     import('../firewall/index.ts').then((m) => m.firewallCompare(state, { iptables: host.firewall, nftables: host.nftables, migrating: host.migrating })),
+    host.firewalld(),
   ]);
   const instance = state.instance;
   const drift: Drift[] = [];
@@ -120,9 +121,13 @@ export async function compare(state: State, host: Host): Promise<Comparison> {
   await Promise.all(checks);
   const orphanNetns = await orphanNamespaces(state, host, drift);
 
-  const [addresses, firewall] = await pending;
+  const [addresses, firewall, firewalld] = await pending;
   for (const n of presentNets) checkAddresses(n, addresses, drift);
   drift.push(...firewall.drift);
+  if (firewalld) {
+    const { firewalldDrift } = await import('../firewall/firewalld.ts');
+    drift.push(...firewalldDrift(firewalld, state.networks.filter((n) => !conflicts.has(n)).map((n) => n.bridge)));
+  }
   foreign.push(...firewall.foreign);
   // A stable order for people and scripts, whatever order the checks finished in.
   stale.sort((a, b) => a.network.localeCompare(b.network) || a.endpoint.localeCompare(b.endpoint));

@@ -4,6 +4,7 @@
 // asked and keeps it for the rest of the plan; every read is one of the cheap views of
 // net/host.ts, net/netns.ts and net/ports.ts.
 import type { KernelRules } from '../firewall/iptables.ts';
+import type { FirewalldView } from '../firewall/firewalld.ts';
 import type { NftKernel } from '../firewall/nftables.ts';
 import type { Family } from '../firewall/rules.ts';
 import { type HostView, bridgePorts, linkAlias, linkMaster, linkNames, linksView, readBridgeAddresses, readHostAddresses, readHostPrefixes } from '../net/host.ts';
@@ -51,6 +52,8 @@ export interface Host {
   firewall(f: Family): Promise<KernelRules>;
   /** brnet's nftables tables; null when there is no `nft` to ask. */
   nftables(): Promise<NftKernel | null>;
+  /** What firewalld holds of brnet's; null when firewalld does not run. */
+  firewalld(): Promise<FirewalldView | null>;
 }
 
 const once = <T>(read: () => T): (() => T) => {
@@ -99,6 +102,7 @@ export function liveHost(stateDir?: string): Host {
     machineId: once(readMachineId),
     firewall: (f) => rules.get(f) ?? rules.set(f, import('../firewall/iptables.ts').then((m) => m.readKernelRules(f))).get(f)!,
     nftables: once(() => import('../firewall/nftables.ts').then((m) => m.readNft())),
+    firewalld: once(() => import('../firewall/firewalld.ts').then((m) => m.readFirewalld())),
   };
 }
 

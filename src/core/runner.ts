@@ -53,6 +53,8 @@ export interface Plan<R> {
    * `refused` is a part that cannot even be tried, and why.
    */
   parts?: { what: string; steps: Step[]; refused?: string }[];
+  /** firewalld is made to let the state's bridges through even when the state stays (`restore`). */
+  firewalld?: boolean;
   result: R;
 }
 
@@ -94,11 +96,13 @@ export async function run<R>(ctx: Ctx, op: Operation<R>): Promise<Outcome<R>> {
       await keepInstance(db, state);
       notePending(ctx.stateDir, p.pendingNetns ?? []);
       if (p.migration === 'start') noteMigration(ctx.stateDir);
-      if (!p.parts?.length) await applyPlan(p.state ? [...steps, writeStep(db, p.state)] : steps);
+      const fwd = await firewalldBetween(db.data, p, host, ctx.stateDir);
+      if (!p.parts?.length) await applyPlan([...steps, ...fwd, ...(p.state ? [writeStep(db, p.state)] : [])]);
       else {
         // Each part stands on its own, so the state records what every part that worked did.
         await applyPlan(steps);
         for (const part of p.parts) failures.push(...(await applyPart(part)));
+        await applyPlan(fwd);
         if (p.state) await writeStep(db, p.state).do();
       }
     } catch (e) {
@@ -161,7 +165,7 @@ async function keepInstance(db: Db, state: State): Promise<void> {
 export async function dryRun<R>(state: State, op: Operation<R>, host: Host, from = state): Promise<{ plan: Plan<R>; text: string }> {
   const plan = await op.plan(state, host);
   const parts = (plan.parts ?? []).flatMap((x) => (x.refused ? [] : x.steps));
-  return { plan, text: planText([...(await assemble(from, plan, host)), ...parts]) };
+  return { plan, text: planText([...(await assemble(from, plan, host)), ...parts, ...(await firewalldBetween(from, plan, host))]) };
 }
 
 /**
@@ -202,9 +206,11 @@ export async function runBatch(ctx: Ctx, ops: { op: Operation<unknown>; label: s
       atEnd.push(...(p.atEnd ?? []));
       state = p.state ?? state;
     }
-    const fw = await firewallBetween(initial, state, liveHost(ctx.stateDir));
+    const host = liveHost(ctx.stateDir);
+    const fw = await firewallBetween(initial, state, host);
+    const fwd = await firewalldBetween(initial, { state, steps: [], result: null }, host, ctx.stateDir);
     // The waits for namespaces to go run side by side: the kernel tears them down together.
-    const final = [...(fw ? [fw] : []), ...after, ...(atEnd.length ? [concurrently(atEnd)] : [])];
+    const final = [...(fw ? [fw] : []), ...after, ...(atEnd.length ? [concurrently(atEnd)] : []), ...fwd];
     return { state, texts, final };
   };
   if (ctx.dryRun) {
@@ -283,6 +289,28 @@ async function firewallBetween(from: State, to: State, host: Host): Promise<Step
   // none): every chain is re-declared with the new marks, and the old jumps replaced.
   const full = from.instance !== to.instance && from.networks.length > 0;
   return firewallChange(from, to, { iptables: host.firewall, nftables: host.nftables }, { only: changedNetworks(from, to), full });
+}
+
+/**
+ * firewalld's step, last of all: binding a bridge needs nothing else, and a reload (when zone
+ * or policy must be made) flushes every iptables table, so whatever the plan did to brnet's
+ * rules is done by then and is put back right after it, from a fresh read of the kernel.
+ */
+async function firewalldBetween(from: State, p: Plan<unknown>, host: Host, stateDir?: string): Promise<Step[]> {
+  const to = p.state ?? (p.firewalld ? from : null);
+  if (!to) return [];
+  const view = await host.firewalld();
+  if (!view) return [];
+  const [{ firewalldStep }, { firewallCompare }] = await Promise.all([import('../firewall/firewalld.ts'), import('../firewall/index.ts')]);
+  const bridges = to.networks.map((n) => n.bridge);
+  const gone = from.networks.map((n) => n.bridge).filter((b) => !bridges.includes(b));
+  const putBack = async () => {
+    const fresh = liveHost(stateDir);
+    const cmp = await firewallCompare(to, { iptables: fresh.firewall, nftables: fresh.nftables, migrating: fresh.migrating });
+    await applyPlan(cmp.repair(to));
+  };
+  const change = firewalldStep(view, bridges, gone, putBack);
+  return change ? [change.step] : [];
 }
 
 /**

@@ -37,6 +37,7 @@ const packageOf: Record<string, string> = {
   conntrack: 'conntrack',
   nsenter: 'util-linux',
   sysctl: 'procps',
+  busctl: 'systemd',
 };
 
 // --debug sets BRNET_DEBUG (see cli.ts), so that turning it on needs no import of this module.
@@ -110,4 +111,41 @@ export function commandError(r: RunResult, input?: string): BrnetError {
   const line = lineNo && input ? input.split('\n')[lineNo - 1] : undefined;
   if (line) why += ` (at: ${line.trim()})`;
   return new BrnetError('COMMAND_FAILED', `${shellQuote(r.argv)}: ${why}`);
+}
+
+/** A command that runs until stopped (`nft monitor`), its stdout handed over line by line. */
+export interface Follower {
+  stop(): void;
+  /** Resolves with the exit code when the command ends, by itself or stopped. */
+  exited: Promise<number>;
+}
+
+export function follow(argv: string[], onLine: (line: string) => void): Follower {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error('follow: empty argv');
+  trace(argv, 0, performance.now());
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, LC_ALL: 'C' }, detached: true });
+  let rest = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
+    const lines = (rest + d).split('\n');
+    rest = lines.pop() ?? '';
+    // A line longer than any event brnet looks at is somebody's payload: dropped, not kept whole.
+    if (rest.length > 65_536) rest = '';
+    for (const l of lines) onLine(l);
+  });
+  const exited = new Promise<number>((resolve) => {
+    child.on('error', () => resolve(127));
+    child.on('close', (code) => resolve(code ?? 128));
+  });
+  return {
+    stop() {
+      if (child.exitCode === null && child.pid) {
+        try {
+          process.kill(child.pid, 'SIGTERM');
+        } catch {}
+      }
+    },
+    exited,
+  };
 }

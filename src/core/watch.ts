@@ -1,0 +1,150 @@
+// `brnet restore --watch`: restore, then stay and restore again whenever something takes
+// brnet's firewall objects away. Two sources of news, each one long-running process:
+// - `nft monitor`: every nf_tables change, whoever makes it (iptables-nft, nft, firewalld,
+//   ufw, iptables-restore). Only deletions and flushes in the tables brnet writes to count.
+// - the system bus (`busctl monitor`), when there is one: firewalld's `Reloaded`, and its name
+//   changing owner (a start or a stop). A starting firewalld flushes the tables after it took
+//   its name, so a repair waits until it says it is RUNNING.
+// News only says "look": the kernel is compared with the state without the lock (as `check`
+// does), and only a difference leads to a repair, which is a `restore` under the lock. Another
+// brnet call changing its networks makes news too; by the time the lock is free, `restore`
+// finds nothing to do, and prints nothing. A repair's own changes make news that finds the
+// kernel clean: it ends there, never in a loop.
+import { existsSync } from 'node:fs';
+import { BrnetError } from '../errors.ts';
+import { type Follower, follow } from '../net/exec.ts';
+import { write } from '../tty.ts';
+import type { Ctx } from './context.ts';
+import type { Restored } from './restore.ts';
+
+/** Quiet after the last event of a burst, and the longest a burst can put a repair off. */
+const SETTLE_MS = 250;
+const MAX_DELAY_MS = 1000;
+
+/** The nf_tables events that can take something of brnet's away. */
+export function removesFromBrnetTables(line: string): boolean {
+  return /^(delete|flush) (rule|chain|table) (ip|ip6) (filter|nat|raw|brnet)\b/.test(line) || /^flush ruleset\b/.test(line);
+}
+
+export type BusNews = 'reloaded' | 'started' | 'stopped' | null;
+
+/** A `busctl monitor --json=short` line about firewalld. */
+export function busNews(line: string): BusNews {
+  let m: { member?: unknown; payload?: { data?: unknown } };
+  try {
+    m = JSON.parse(line) as typeof m;
+  } catch {
+    return null;
+  }
+  if (m?.member === 'Reloaded') return 'reloaded';
+  const d = m?.payload?.data;
+  if (m?.member === 'NameOwnerChanged' && Array.isArray(d) && d[0] === 'org.fedoraproject.FirewallD1') return d[2] ? 'started' : 'stopped';
+  return null;
+}
+
+const BUS_MATCHES = [
+  "--match=type='signal',interface='org.fedoraproject.FirewallD1',member='Reloaded'",
+  "--match=type='signal',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='org.fedoraproject.FirewallD1'",
+];
+
+const systemBus = () => existsSync((process.env.DBUS_SYSTEM_BUS_ADDRESS ?? '').replace(/^unix:path=/, '') || '/run/dbus/system_bus_socket');
+
+export async function watch(ctx: Ctx, restoreOnce: (quiet: boolean) => Promise<Restored>): Promise<void> {
+  let timer: NodeJS.Timeout | null = null;
+  let burstStart = 0;
+  let busy = false;
+  let again = false;
+  let firewalldStarting = false;
+  let stopping = false;
+  const reasons = new Set<string>();
+  const followers = new Map<string, Follower>();
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+
+  const stop = () => {
+    stopping = true;
+    if (timer) clearTimeout(timer);
+    for (const f of followers.values()) f.stop();
+    if (!busy) done();
+  };
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, stop);
+
+  const news = (why: string) => {
+    if (stopping) return;
+    reasons.add(why);
+    const now = Date.now();
+    if (!timer) burstStart = now;
+    else clearTimeout(timer);
+    timer = setTimeout(() => void repair(), Math.max(0, Math.min(SETTLE_MS, MAX_DELAY_MS - (now - burstStart))));
+  };
+
+  const repair = async () => {
+    timer = null;
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    const why = [...reasons].slice(0, 3).join(', ') + (reasons.size > 3 ? '…' : '');
+    reasons.clear();
+    try {
+      if (firewalldStarting) firewalldStarting = !(await waitForFirewalld());
+      const started = performance.now();
+      const { check } = await import('./restore.ts');
+      const { drift } = await check(ctx);
+      if (drift.some((d) => d.kind !== 'foreign' && d.kind !== 'conflict')) {
+        const fixed = (await restoreOnce(true)).drift;
+        if (fixed.length) {
+          const ms = Math.round(performance.now() - started);
+          const what = `${fixed[0]!.kind} ${fixed[0]!.what}${fixed.length > 1 ? `; and ${fixed.length - 1} more` : ''}`;
+          write(2, `brnet: repaired ${fixed.length} difference${fixed.length > 1 ? 's' : ''} in ${ms} ms (after ${why}): ${what}\n`);
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof BrnetError && e.code === 'INTERRUPTED')) ctx.warn(`cannot repair after ${why}: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      busy = false;
+    }
+    if (stopping) return done();
+    if (again) {
+      again = false;
+      news('changes during the last repair');
+    }
+  };
+
+  /** A follower that is started again when it ends by itself (dbus restarted, say). */
+  const keep = (name: string, argv: string[], onLine: (l: string) => void) => {
+    if (stopping) return;
+    const f = follow(argv, onLine);
+    followers.set(name, f);
+    void f.exited.then((code) => {
+      if (stopping) return;
+      if (code === 127) return ctx.warn(`\`${argv[0]}\` is not installed: not watching ${name}`);
+      setTimeout(() => keep(name, argv, onLine), 1000);
+    });
+  };
+
+  // Watching starts first: whatever happens during the first restore is news.
+  keep('nf_tables', ['nft', 'monitor'], (l) => removesFromBrnetTables(l) && news(`${l.split(' ').slice(0, 4).join(' ')}`));
+  if (systemBus()) {
+    keep('firewalld', ['busctl', '--system', '--json=short', 'monitor', ...BUS_MATCHES], (l) => {
+      const n = busNews(l);
+      if (n === 'started') firewalldStarting = true;
+      if (n) news(`firewalld ${n}`);
+    });
+  }
+  await restoreOnce(false);
+  ctx.note('watching for flushes and reloads (SIGTERM or Ctrl-C to stop)…');
+  await finished;
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.off(sig, stop);
+}
+
+/** Until firewalld has finished starting (60 s at most); false when it never did. */
+async function waitForFirewalld(): Promise<boolean> {
+  const { running } = await import('../firewall/firewalld.ts');
+  for (let i = 0; i < 240; i++) {
+    if (await running()) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
