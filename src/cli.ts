@@ -226,7 +226,7 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
       'after',
       '\nWith --watch it stays in the foreground and restores again within 2 s of anything that removes\n' +
         "brnet's firewall rules (a flush, an iptables-restore, a firewalld reload or restart), one line on\n" +
-        'stderr per repair; SIGTERM or Ctrl-C ends it (exit 0). contrib/brnet-watch.service runs it.\n' +
+        'stderr per repair; SIGTERM or Ctrl-C ends it (exit 0). contrib/brnet-restore.service runs it.\n' +
         '\nExamples:\n  brnet restore\n  brnet restore --dry-run\n  brnet restore --watch\n',
     )
     .action(async (...a: unknown[]) => {

@@ -63,7 +63,7 @@ export class FirewalldError extends BrnetError {
 
 /** No bus, or no firewalld on it. */
 const absent = (stderr: string) =>
-  /ServiceUnknown|NameHasNoOwner|was not provided by any \.service|not activatable|Failed to connect to bus|No such file or directory|Connection refused/.test(stderr);
+  /ServiceUnknown|NameHasNoOwner|was not provided by any \.service|not activatable|Failed to connect to bus|No such file or directory|Connection refused|does not exist|disconnected from message bus/.test(stderr);
 
 /** busctl's `{"type":…,"data":[…]}` ([] for a method that returns nothing); null when it is not that shape. */
 export function parseReply(text: string): unknown[] | null {

@@ -80,6 +80,7 @@ function fixtureHost(extra: HostLink[] = [], over: Partial<Host> = {}, bridges =
     machineId: () => '0123456789abcdef0123456789abcdef',
     firewall: async () => parseSave(''),
     nftables: async () => null,
+    firewalld: async () => null,
     ...over,
   };
 }
