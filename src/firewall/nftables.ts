@@ -11,7 +11,7 @@ import { anotherInstance, environment } from '../errors.ts';
 import { type RunResult, run } from '../net/exec.ts';
 import type { Step } from '../plan/steps.ts';
 import { type NftRuleset, type NftTable, MAPS, NFT_TABLE, baseChains, hasTable, nftFamily } from './nft-rules.ts';
-import type { Family } from './rules.ts';
+import { type Family, ND_TYPES } from './rules.ts';
 
 const T = (f: Family) => `${nftFamily(f)} ${NFT_TABLE}`;
 
@@ -259,7 +259,8 @@ function exprText(e: Record<string, any>): string | null {
       const v = value(right);
       if (v === null) return null;
       if (pl.protocol === 'ip' && pl.field === 'protocol') return v === 'icmp' && !neg ? 'ip protocol icmp' : null;
-      if (!['ip', 'ip6', 'tcp', 'udp', 'sctp'].includes(pl.protocol) || !['saddr', 'daddr', 'dport'].includes(pl.field)) return null;
+      if (pl.protocol === 'icmpv6' && pl.field === 'type') return ND_TYPES.some((t) => t.nft === v) && !neg ? `icmpv6 type ${v}` : null;
+      if (!['ip', 'ip6', 'tcp', 'udp', 'sctp'].includes(pl.protocol) || !['saddr', 'daddr', 'sport', 'dport'].includes(pl.field)) return null;
       return `${pl.protocol} ${pl.field} ${neg}${v}`;
     }
     return null;
