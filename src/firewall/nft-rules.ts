@@ -163,7 +163,7 @@ function ingress(n: Network, f: Family, mode: GatewayMode, tag: Tag): string[] {
   return rules;
 }
 
-/** Legacy links, as rules.ts renders them for iptables: neighbour discovery in IPv6, to TO on the port, and back from it. */
+/** Legacy links, as rules.ts renders them for iptables: neighbour discovery in IPv6, to TO on the port, and replies back. */
 function linkRules(n: Network, f: Family, tag: Tag): string[] {
   const br = q(n.bridge);
   const ip = f === 4 ? 'ip' : 'ip6';
@@ -173,7 +173,7 @@ function linkRules(n: Network, f: Family, tag: Tag): string[] {
     ...nd,
     ...pairs.flatMap(({ from, fromIp, toIp, proto, port }) => [
       `oifname ${br} ${ip} saddr ${fromIp} ${ip} daddr ${toIp} ${proto} dport ${port} counter accept ${tag(`${n.name}:${from.name}`)}`,
-      `oifname ${br} ${ip} saddr ${toIp} ${ip} daddr ${fromIp} ${proto} sport ${port} counter accept ${tag(`${n.name}:${from.name}`)}`,
+      `oifname ${br} ${ip} saddr ${toIp} ${ip} daddr ${fromIp} ${proto} sport ${port} ct state established counter accept ${tag(`${n.name}:${from.name}`)}`,
     ]),
   ];
 }

@@ -248,6 +248,7 @@ function exprText(e: Record<string, any>): string | null {
     if (left?.meta?.key === 'l4proto') return right === 'ipv6-icmp' && !neg ? 'meta l4proto ipv6-icmp' : null;
     if (left?.ct?.key === 'state') {
       const states = (Array.isArray(right) ? right : [right]).filter((s): s is string => typeof s === 'string');
+      if (states.length === 1 && states[0] === 'established' && !neg) return 'ct state established';
       return states.length === 2 && states.includes('established') && states.includes('related') ? 'ct state established,related' : null;
     }
     if (left?.fib) {

@@ -224,7 +224,10 @@ export const ND_TYPES = [
 /**
  * Legacy links, just before the ICC drop they are exceptions to: FROM to TO on the port, and
  * back from it (the reference driver's pair of rules), owned by FROM, which holds the link;
- * in IPv6, neighbour discovery first (ND_TYPES), owned by the network.
+ * in IPv6, neighbour discovery first (ND_TYPES), owned by the network. The way back takes
+ * only replies: the reference's accepts anything from TO's port, with which TO could open
+ * connections to FROM from that port. (Internal networks have no conntrack accept of their
+ * own: replies need it there.)
  */
 function linkRules(n: Network, f: Family): string[] {
   const br = n.bridge;
@@ -235,7 +238,7 @@ function linkRules(n: Network, f: Family): string[] {
     ...nd,
     ...pairs.flatMap(({ from, fromIp, toIp, proto, port }) => [
       `-s ${fromIp}/${h} -d ${toIp}/${h} -i ${br} -o ${br} ${protoMatch(proto, '--dport', port)} ${tag(`${n.name}:${from.name}`)} -j ACCEPT`,
-      `-s ${toIp}/${h} -d ${fromIp}/${h} -i ${br} -o ${br} ${protoMatch(proto, '--sport', port)} ${tag(`${n.name}:${from.name}`)} -j ACCEPT`,
+      `-s ${toIp}/${h} -d ${fromIp}/${h} -i ${br} -o ${br} ${protoMatch(proto, '--sport', port)} -m conntrack --ctstate ESTABLISHED ${tag(`${n.name}:${from.name}`)} -j ACCEPT`,
     ]),
   ];
 }

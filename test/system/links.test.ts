@@ -62,6 +62,16 @@ describeRoot(`endpoint link / unlink on an ICC-off network [${backend}]`, () => 
     await clean();
   });
 
+  it('b cannot open a connection to a from the linked port either', async () => {
+    // A client in b bound to source port 82 (the way back of a link to b:82, where nothing
+    // listens), to a's server on 81: the reference's rule back would let it through.
+    await sb.brnetOk(['endpoint', 'link', 'quiet', 'a', 'b', '82']);
+    const script = `const s=require('net').connect({host:'${A}',port:81,localPort:82});s.on('connect',()=>{console.log('open');process.exit(0)});s.on('error',(e)=>{console.log(e.code);process.exit(0)});setTimeout(()=>{console.log('timeout');process.exit(0)},1000)`;
+    const r = await sb.exec(Sandbox.nsArgv('b', [process.execPath, '-e', script]));
+    expect(r.stdout.trim()).toBe('timeout');
+    await sb.brnetOk(['endpoint', 'unlink', 'quiet', 'a', 'b', '82']);
+  });
+
   it('linking again changes nothing; text output names the link', async () => {
     const before = await sb.rulesText();
     const again = await sb.brnetOk(['endpoint', 'link', 'quiet', 'a', 'b', '80/tcp']);

@@ -80,7 +80,7 @@ describe('links in the state file', () => {
 });
 
 describe('rendering links', () => {
-  it('iptables: each link is an accept each way, just before the ICC drop, owned by FROM', () => {
+  it('iptables: each link is an accept to TO and one for its replies, just before the ICC drop, owned by FROM', () => {
     const s = linkState();
     const br = quiet(s).bridge;
     const rules = fwd(s);
@@ -89,11 +89,11 @@ describe('rendering links', () => {
     expect(mine).toHaveLength(8); // a→b tcp 80, a→b udp 53, b→a sctp 9, c→a tcp 443
     expect(Math.max(...mine)).toBe(drop - 1);
     expect(rules).toContain(`-s 10.6.0.2/32 -d 10.6.0.3/32 -i ${br} -o ${br} -p tcp -m tcp --dport 80 -m comment --comment brnet@0a1b2c3d:quiet:a -j ACCEPT`);
-    expect(rules).toContain(`-s 10.6.0.3/32 -d 10.6.0.2/32 -i ${br} -o ${br} -p tcp -m tcp --sport 80 -m comment --comment brnet@0a1b2c3d:quiet:a -j ACCEPT`);
+    expect(rules).toContain(`-s 10.6.0.3/32 -d 10.6.0.2/32 -i ${br} -o ${br} -p tcp -m tcp --sport 80 -m conntrack --ctstate ESTABLISHED -m comment --comment brnet@0a1b2c3d:quiet:a -j ACCEPT`);
     expect(rules).toContain(`-s 10.6.0.3/32 -d 10.6.0.2/32 -i ${br} -o ${br} -p sctp -m sctp --dport 9 -m comment --comment brnet@0a1b2c3d:quiet:b -j ACCEPT`);
     // an internal network has no conntrack accept: the way back is the second rule
     const inner = s.networks[1]!.bridge;
-    expect(fwd(s)).toContain(`-s 10.7.0.3/32 -d 10.7.0.2/32 -i ${inner} -o ${inner} -p tcp -m tcp --sport 5432 -m comment --comment brnet@0a1b2c3d:inner:i1 -j ACCEPT`);
+    expect(fwd(s)).toContain(`-s 10.7.0.3/32 -d 10.7.0.2/32 -i ${inner} -o ${inner} -p tcp -m tcp --sport 5432 -m conntrack --ctstate ESTABLISHED -m comment --comment brnet@0a1b2c3d:inner:i1 -j ACCEPT`);
     // no link rule of the ICC-on network, nor anything in the per-network chains
     expect(rules.filter((r) => r.includes(':open:'))).toEqual([]);
     for (const [chain, specs] of renderRules(s)[4].filter) if (chain !== 'BRNET-FORWARD') expect(specs.join('\n')).not.toMatch(/--[ds]port/);
@@ -130,7 +130,7 @@ describe('rendering links', () => {
     expect(icc.at(-2)).toBe(`oifname "${n.bridge}" counter drop comment "brnet@0a1b2c3d:quiet"`);
     expect(icc.slice(0, 2)).toEqual([
       `oifname "${n.bridge}" ip saddr 10.6.0.2 ip daddr 10.6.0.3 tcp dport 80 counter accept comment "brnet@0a1b2c3d:quiet:a"`,
-      `oifname "${n.bridge}" ip saddr 10.6.0.3 ip daddr 10.6.0.2 tcp sport 80 counter accept comment "brnet@0a1b2c3d:quiet:a"`,
+      `oifname "${n.bridge}" ip saddr 10.6.0.3 ip daddr 10.6.0.2 tcp sport 80 ct state established counter accept comment "brnet@0a1b2c3d:quiet:a"`,
     ]);
     const icc6 = renderNft(s)[6].chains.get(`icc-${chainId(n)}`) ?? [];
     expect(icc6.slice(0, 2)).toEqual([
