@@ -160,7 +160,7 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .addHelpText('after', '\nExamples:\n  brnet network inspect web\n')
     .action(reading(mode, async (names: string[], _o, cmd: Command) => (await import('./commands/network.ts')).inspect(ctxOf(cmd), names)));
 
-  const endpoint = program.command('endpoint').summary('attach network namespaces to networks: add, remove, list and inspect endpoints').description('Manage endpoints: veth pairs joining a network namespace to a network');
+  const endpoint = program.command('endpoint').summary('attach network namespaces to networks: add, remove, link, list and inspect endpoints').description('Manage endpoints: veth pairs joining a network namespace to a network');
   leaf(mode, endpoint, 'add <network> <endpoint>', 'attach a network namespace to a network with a veth pair')
     .requiredOption('--netns <ns>', 'the namespace: a name under /run/netns, a path, or pid:PID')
     .option('--create-netns', 'create the named namespace if it is missing (deleted again with its last endpoint)')
@@ -181,6 +181,17 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .option('--if-exists', 'succeed if an endpoint does not exist')
     .addHelpText('after', '\nExamples:\n  brnet endpoint rm web app\n  brnet endpoint rm --if-exists web app db\n')
     .action(mutating(mode, async () => (await import('./commands/endpoint.ts')).rm));
+  leaf(mode, endpoint, 'link <network> <from> <to> <port...>', 'on a network with ICC off, let endpoint FROM connect to endpoint TO on these ports')
+    .addHelpText(
+      'after',
+      '\nPORT: PORT[/tcp|udp|sctp] (default tcp). Replies flow back; nothing else is opened. On a\n' +
+        'network with ICC on, the link is recorded and changes nothing.\n' +
+        '\nExamples:\n  brnet endpoint link db app pg 5432\n  brnet endpoint link db app dns 53/udp 53/tcp\n',
+    )
+    .action(mutating(mode, async () => (await import('./commands/link.ts')).link));
+  leaf(mode, endpoint, 'unlink <network> <from> <to> [port...]', 'remove links from FROM to TO: those on each PORT, or all of them')
+    .addHelpText('after', '\nExamples:\n  brnet endpoint unlink db app pg\n  brnet endpoint unlink db app dns 53/udp\n')
+    .action(mutating(mode, async () => (await import('./commands/link.ts')).unlink));
   leaf(mode, endpoint, 'ls [network]', 'list endpoints')
     .alias('list')
     .addHelpText('after', '\nExamples:\n  brnet endpoint ls\n  brnet endpoint ls web -q\n')

@@ -9,6 +9,7 @@ import { ipBatchStep } from '../net/ipcmd.ts';
 import { tolerantBatchStep, vethsGoneStep } from '../net/veth.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
 import { type Member, defaultRouteOwners, membersIn, routeLine } from './default-routes.ts';
+import { withoutLinksTo } from './links.ts';
 import { findNetwork } from './lookup.ts';
 import type { Step } from '../plan/steps.ts';
 import type { Operation, Plan } from './runner.ts';
@@ -30,7 +31,7 @@ export function removeEndpoints(network: string, names: string[], opts: { ifExis
       else if (!opts.ifExists) throw notFound(`endpoint ${name} not found in network ${network}`, `list them with: brnet endpoint ls ${network}`);
     }
     if (!gone.length) return none;
-    const nextNet: Network = { ...n, endpoints: n.endpoints.filter((e) => !gone.includes(e)) };
+    const nextNet: Network = { ...n, endpoints: withoutLinksTo(n.endpoints.filter((e) => !gone.includes(e)), gone) };
     const next: State = { ...state, networks: state.networks.map((x) => (x === n ? nextNet : x)) };
     // The firewall (reversible) first, the deletions (which cannot be undone) after it.
     const cleanups: Step[] = [];

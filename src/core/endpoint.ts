@@ -210,6 +210,7 @@ export async function addEndpoint(network: string, name: string, flags: AddFlags
       created: new Date().toISOString(),
       seq: nextSeq(state),
       ports: [],
+      links: [],
     };
     const { defaultRoute, routes } = planDefaultRoutes(state, net, ep, view);
     ep.defaultRoute = defaultRoute;

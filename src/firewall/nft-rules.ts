@@ -11,7 +11,8 @@
 //                    oifname vmap @fwd-int-in   int-in-<id>  internal: nothing in from outside
 //                    iifname vmap @fwd-int-out  int-out-<id> internal: nothing out
 //                    oifname vmap @fwd-in       in-<id>      published ports, then the drop
-//                    iifname vmap @fwd-icc      icc-<id>     ICC and outgoing
+//                    iifname vmap @fwd-icc      icc-<id>     ICC and outgoing (with ICC
+//                                                            off, legacy links before its drop)
 //                  a packet that touches no brnet bridge does five lookups and nothing else,
 //                  however many networks there are.
 //   nat-prerouting, nat-output (dstnat): fib daddr type local -> dnat-all -> dnat-<id>
@@ -19,7 +20,7 @@
 //   raw-prerouting (raw): raw-all -> raw-<id>
 // (Names of nft keywords, such as `forward` or `dnat`, would need quoting: none is used.)
 // Every rule carries a counter and the comment brnet@<instance>:<owner>.
-import { type Family, bindings, chainId, enabledFamilies, isNatMode, subnetOf } from './rules.ts';
+import { type Family, ND_TYPES, bindings, chainId, enabledFamilies, isNatMode, linkedPairs, subnetOf } from './rules.ts';
 import { markPrefix } from '../net/marks.ts';
 import { type GatewayMode, type Network, type State, modeOf } from '../state/schema.ts';
 
@@ -119,7 +120,8 @@ function renderFamily(state: State, f: Family, t: NftTable, prefix: string, only
     maps.get('fwd-icc')!.set(n.bridge, `icc-${id}`);
     set(`icc-${id}`, () => {
       if (n.icc) return [n.internal ? `oifname ${br} counter accept ${tag(n.name)}` : `counter accept ${tag(n.name)}`];
-      const rules = [`oifname ${br} counter drop ${tag(n.name)}`];
+      const rules = linkRules(n, f, tag);
+      rules.push(`oifname ${br} counter drop ${tag(n.name)}`);
       if (!n.internal) rules.push(`oifname != ${br} counter accept ${tag(n.name)}`);
       return rules;
     });
@@ -159,6 +161,21 @@ function ingress(n: Network, f: Family, mode: GatewayMode, tag: Tag): string[] {
   if (mode === 'routed') rules.push(`iifname != ${br} ${f === 4 ? 'ip protocol icmp' : 'meta l4proto ipv6-icmp'} counter accept ${tag(n.name)}`);
   rules.push(`iifname != ${br} counter ${mode === 'nat-unprotected' ? 'accept' : 'drop'} ${tag(n.name)}`);
   return rules;
+}
+
+/** Legacy links, as rules.ts renders them for iptables: neighbour discovery in IPv6, to TO on the port, and replies back. */
+function linkRules(n: Network, f: Family, tag: Tag): string[] {
+  const br = q(n.bridge);
+  const ip = f === 4 ? 'ip' : 'ip6';
+  const pairs = linkedPairs(n, f);
+  const nd = f === 6 && pairs.length ? ND_TYPES.map((t) => `oifname ${br} icmpv6 type ${t.nft} counter accept ${tag(n.name)}`) : [];
+  return [
+    ...nd,
+    ...pairs.flatMap(({ from, fromIp, toIp, proto, port }) => [
+      `oifname ${br} ${ip} saddr ${fromIp} ${ip} daddr ${toIp} ${proto} dport ${port} counter accept ${tag(`${n.name}:${from.name}`)}`,
+      `oifname ${br} ${ip} saddr ${toIp} ${ip} daddr ${fromIp} ${proto} sport ${port} ct state established counter accept ${tag(`${n.name}:${from.name}`)}`,
+    ]),
+  ];
 }
 
 function postRules(n: Network, f: Family, tag: Tag): string[] {

@@ -11,7 +11,7 @@ import { anotherInstance, environment } from '../errors.ts';
 import { type RunResult, run } from '../net/exec.ts';
 import type { Step } from '../plan/steps.ts';
 import { type NftRuleset, type NftTable, MAPS, NFT_TABLE, baseChains, hasTable, nftFamily } from './nft-rules.ts';
-import type { Family } from './rules.ts';
+import { type Family, ND_TYPES } from './rules.ts';
 
 const T = (f: Family) => `${nftFamily(f)} ${NFT_TABLE}`;
 
@@ -248,6 +248,7 @@ function exprText(e: Record<string, any>): string | null {
     if (left?.meta?.key === 'l4proto') return right === 'ipv6-icmp' && !neg ? 'meta l4proto ipv6-icmp' : null;
     if (left?.ct?.key === 'state') {
       const states = (Array.isArray(right) ? right : [right]).filter((s): s is string => typeof s === 'string');
+      if (states.length === 1 && states[0] === 'established' && !neg) return 'ct state established';
       return states.length === 2 && states.includes('established') && states.includes('related') ? 'ct state established,related' : null;
     }
     if (left?.fib) {
@@ -259,7 +260,8 @@ function exprText(e: Record<string, any>): string | null {
       const v = value(right);
       if (v === null) return null;
       if (pl.protocol === 'ip' && pl.field === 'protocol') return v === 'icmp' && !neg ? 'ip protocol icmp' : null;
-      if (!['ip', 'ip6', 'tcp', 'udp', 'sctp'].includes(pl.protocol) || !['saddr', 'daddr', 'dport'].includes(pl.field)) return null;
+      if (pl.protocol === 'icmpv6' && pl.field === 'type') return ND_TYPES.some((t) => t.nft === v) && !neg ? `icmpv6 type ${v}` : null;
+      if (!['ip', 'ip6', 'tcp', 'udp', 'sctp'].includes(pl.protocol) || !['saddr', 'daddr', 'sport', 'dport'].includes(pl.field)) return null;
       return `${pl.protocol} ${pl.field} ${neg}${v}`;
     }
     return null;

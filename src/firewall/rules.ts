@@ -6,6 +6,7 @@
 // Layout (per family, mirroring the reference driver's v29 iptables layout with brnet names):
 //   filter  FORWARD -> BRNET-FORWARD     dispatcher: conntrack accepts, internal drops,
 //                                         "-o BR -> BRNET-IN-<id>", then ICC/outgoing rules
+//                                         (with ICC off, legacy links just before its drop)
 //           BRNET-IN-<id>                per network: published-port accepts, routed ICMP,
 //                                         then the default drop (accept in nat-unprotected)
 //   nat     PREROUTING/OUTPUT (dst LOCAL) -> BRNET-DNAT -> BRNET-DNAT-<id> (DNAT per port)
@@ -146,6 +147,7 @@ function renderFamily(state: State, f: Family, t: TableSet, only?: ReadonlySet<s
     if (n.icc) {
       forward.push(n.internal ? `-i ${n.bridge} -o ${n.bridge} ${tag(n.name)} -j ACCEPT` : `-i ${n.bridge} ${tag(n.name)} -j ACCEPT`);
     } else {
+      forward.push(...linkRules(n, f));
       forward.push(`-i ${n.bridge} -o ${n.bridge} ${tag(n.name)} -j DROP`);
       if (!n.internal) forward.push(`-i ${n.bridge} ! -o ${n.bridge} ${tag(n.name)} -j ACCEPT`);
     }
@@ -177,6 +179,68 @@ export function bindings(n: Network, f: Family): { ep: Endpoint; cip: string; po
     for (const port of ep.ports) if (ipFamily(port.hostIp) === f) out.push({ ep, cip, port });
   }
   return out;
+}
+
+/** A link in one family: both endpoints have an address in it. */
+export interface LinkedPair {
+  from: Endpoint;
+  fromIp: string;
+  toIp: string;
+  proto: string;
+  port: number;
+}
+
+/**
+ * The links that take effect in family f: only where ICC is off (with ICC on, siblings reach
+ * each other anyway, and a link is just recorded), and only between endpoints that both have
+ * an address of the family.
+ */
+export function linkedPairs(n: Network, f: Family): LinkedPair[] {
+  if (n.icc) return [];
+  const out: LinkedPair[] = [];
+  for (const from of n.endpoints) {
+    const fromIp = epAddr(from, f);
+    if (!fromIp) continue;
+    for (const l of from.links) {
+      const to = n.endpoints.find((e) => e.name === l.to);
+      const toIp = to ? epAddr(to, f) : null;
+      if (toIp) out.push({ from, fromIp, toIp, proto: l.proto, port: l.port });
+    }
+  }
+  return out;
+}
+
+/**
+ * IPv6 finds a neighbour with ICMPv6 (solicitations and advertisements, from link-local
+ * addresses as often as not), which the ICC drop stops between siblings, where IPv4's ARP is
+ * not IP and passes. A network with an IPv6 link lets them through: its siblings then see
+ * each other's MAC addresses in IPv6 as they always do in IPv4, and nothing more.
+ */
+export const ND_TYPES = [
+  { iptables: 135, nft: 'nd-neighbor-solicit' },
+  { iptables: 136, nft: 'nd-neighbor-advert' },
+] as const;
+
+/**
+ * Legacy links, just before the ICC drop they are exceptions to: FROM to TO on the port, and
+ * back from it (the reference driver's pair of rules), owned by FROM, which holds the link;
+ * in IPv6, neighbour discovery first (ND_TYPES), owned by the network. The way back takes
+ * only replies: the reference's accepts anything from TO's port, with which TO could open
+ * connections to FROM from that port. (Internal networks have no conntrack accept of their
+ * own: replies need it there.)
+ */
+function linkRules(n: Network, f: Family): string[] {
+  const br = n.bridge;
+  const h = f === 4 ? 32 : 128;
+  const pairs = linkedPairs(n, f);
+  const nd = f === 6 && pairs.length ? ND_TYPES.map((t) => `-i ${br} -o ${br} -p ipv6-icmp -m icmp6 --icmpv6-type ${t.iptables} ${tag(n.name)} -j ACCEPT`) : [];
+  return [
+    ...nd,
+    ...pairs.flatMap(({ from, fromIp, toIp, proto, port }) => [
+      `-s ${fromIp}/${h} -d ${toIp}/${h} -i ${br} -o ${br} ${protoMatch(proto, '--dport', port)} ${tag(`${n.name}:${from.name}`)} -j ACCEPT`,
+      `-s ${toIp}/${h} -d ${fromIp}/${h} -i ${br} -o ${br} ${protoMatch(proto, '--sport', port)} -m conntrack --ctstate ESTABLISHED ${tag(`${n.name}:${from.name}`)} -j ACCEPT`,
+    ]),
+  ];
 }
 
 const protoMatch = (p: string, flag: '--dport' | '--sport', port: number) => `-p ${p} -m ${p} ${flag} ${port}`;

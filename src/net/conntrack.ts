@@ -108,7 +108,11 @@ async function listFlows(): Promise<string> {
  * rules. A missing `conntrack` tool fails with exit 5 naming the package (src/net/exec.ts).
  */
 export function conntrackStep(net: Network, ep: Endpoint, ports: readonly Port[]): Step {
-  const filters = flowFilters(net, ep, ports);
+  return flowsStep(flowFilters(net, ep, ports));
+}
+
+/** The step that deletes the flows of `filters` (those that match a flow listed). */
+export function flowsStep(filters: readonly FlowFilter[]): Step {
   const all = filters.map((f) => `${f.line}\n`).join('');
   return {
     show: filters.length ? [`conntrack -R - <<'EOF'  # only the lines that match a flow listed\n${all}EOF`] : [],

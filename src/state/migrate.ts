@@ -31,8 +31,8 @@ export function migrate(raw: unknown, file: string): unknown {
 
 /**
  * Fields added within version 1 get their neutral value: no instance yet (the next change
- * assigns one), and namespace identities unproven (core/identity.ts proves or declares them
- * stale).
+ * assigns one), namespace identities unproven (core/identity.ts proves or declares them
+ * stale), no links.
  */
 function fill(s: Raw): Raw {
   if (!('instance' in s)) s = { ...s, instance: null };
@@ -44,6 +44,7 @@ function fill(s: Raw): Raw {
     for (const e of (n as Raw).endpoints as unknown[]) if (typeof e === 'object' && e !== null) eps.push(e as Raw);
   }
   for (const e of eps) if (!('netnsIdentity' in e)) e.netnsIdentity = null;
+  for (const e of eps) if (!('links' in e)) e.links = [];
   // The attachment order was the `created` time: numbered in that order (ties as listed).
   const unnumbered = eps.filter((e) => !('seq' in e));
   if (unnumbered.length) {

@@ -37,7 +37,7 @@ export const STATE_VERSION = 1;
 export const GatewayMode = z.oneOf(['nat', 'nat-unprotected', 'routed', 'isolated']);
 export type GatewayMode = z.Infer<typeof GatewayMode>;
 
-const Proto = z.oneOf(['tcp', 'udp', 'sctp']);
+export const Proto = z.oneOf(['tcp', 'udp', 'sctp']);
 
 export const PortSchema = z.object({
   proto: Proto,
@@ -46,6 +46,17 @@ export const PortSchema = z.object({
   containerPort: port,
 });
 export type Port = z.Infer<typeof PortSchema>;
+
+/**
+ * A legacy link (core/links.ts), kept on the endpoint that opens the connections: it may reach
+ * endpoint `to` of the same network on this port, whatever ICC says.
+ */
+export const LinkSchema = z.object({
+  to: objectName,
+  proto: Proto,
+  port: z.int(1, 65535),
+});
+export type Link = z.Infer<typeof LinkSchema>;
 
 export const EndpointSchema = z.object({
   name: objectName,
@@ -64,6 +75,7 @@ export const EndpointSchema = z.object({
   /** Attachment order across the host (1, 2, …): who carries a namespace's default route. */
   seq: z.int(0, Number.MAX_SAFE_INTEGER),
   ports: z.array(PortSchema),
+  links: z.array(LinkSchema),
 });
 export type Endpoint = z.Infer<typeof EndpointSchema>;
 
@@ -77,7 +89,7 @@ const FamilyConfig = z.object({
 });
 export type FamilyConfig = z.Infer<typeof FamilyConfig>;
 
-export const NetworkSchema = z.object({
+const NetworkFields = z.object({
   name: objectName,
   id: z.text('a network id of 64 hex digits', v.isNetworkId),
   bridge: ifname,
@@ -105,6 +117,25 @@ export const NetworkSchema = z.object({
   options: z.record(z.string),
   endpoints: z.array(EndpointSchema),
 });
+
+/** Every link names another endpoint of its network, once per port and protocol. */
+function linkProblem(n: z.Infer<typeof NetworkFields>): z.Problem | null {
+  const names = new Set(n.endpoints.map((e) => e.name));
+  for (const [i, e] of n.endpoints.entries()) {
+    const seen = new Set<string>();
+    for (const [j, l] of e.links.entries()) {
+      const at = ['endpoints', i, 'links', j];
+      if (l.to === e.name) return { path: [...at, 'to'], problem: `endpoint ${e.name} is linked to itself` };
+      if (!names.has(l.to)) return { path: [...at, 'to'], problem: `no endpoint ${l.to} in network ${n.name}` };
+      const key = `${l.to} ${l.port}/${l.proto}`;
+      if (seen.has(key)) return { path: at, problem: `the link to ${l.to} on ${l.port}/${l.proto} is listed twice` };
+      seen.add(key);
+    }
+  }
+  return null;
+}
+
+export const NetworkSchema = z.refine(NetworkFields, linkProblem);
 export type Network = z.Infer<typeof NetworkSchema>;
 
 /** A network's gateway mode for one address family. */

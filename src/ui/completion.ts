@@ -57,7 +57,8 @@ function argKind(path: string[], argName: string, choices: readonly string[]): V
   const noun = path[0] ?? '';
   const creating = CREATING_VERBS.has(path[path.length - 1] ?? '');
   const name = argName.toLowerCase();
-  const object = name === 'name' && OBJECT_NOUNS.has(noun) ? noun : name;
+  // endpoint link/unlink name their two endpoints FROM and TO.
+  const object = name === 'name' && OBJECT_NOUNS.has(noun) ? noun : noun === 'endpoint' && (name === 'from' || name === 'to') ? 'endpoint' : name;
   if (object === 'network' || object === 'endpoint') return creating && noun === object ? 'none' : object;
   if (name === 'file') return 'file';
   return 'none';

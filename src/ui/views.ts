@@ -1,5 +1,5 @@
 // The JSON shapes of product.md, built from the state. Field names are a contract.
-import type { Endpoint, Network, Port } from '../state/schema.ts';
+import type { Endpoint, Link, Network, Port } from '../state/schema.ts';
 
 /**
  * `stale`: the endpoint's namespace is gone or not provably its own (core/identity.ts). A
@@ -10,6 +10,9 @@ export function portView(n: Network, ep: Endpoint, p: Port, stale = false) {
   const view = { network: n.name, endpoint: ep.name, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort };
   return stale ? { ...view, stale: true as const } : view;
 }
+
+/** A legacy link, as the endpoint that opens the connections holds it. */
+export const linkView = (l: Link) => ({ to: l.to, proto: l.proto, port: l.port });
 
 export function endpointView(n: Network, ep: Endpoint, stale = false) {
   return {
@@ -25,6 +28,7 @@ export function endpointView(n: Network, ep: Endpoint, stale = false) {
     created: ep.created,
     stale,
     ports: ep.ports.map((p) => portView(n, ep, p, stale)),
+    links: ep.links.map(linkView),
   };
 }
 

@@ -136,3 +136,26 @@ export function int(min: number, max: number): Shape<number> {
     return v;
   };
 }
+
+/** What `refine` reports: where, below the value, and what is wrong there. */
+export interface Problem {
+  path: (string | number)[];
+  problem: string;
+}
+
+/**
+ * A shape with a rule across its fields (a reference from one part to another), checked once
+ * the fields themselves are.
+ */
+export function refine<T>(inner: Shape<T>, check: (value: T) => Problem | null): Shape<T> {
+  return (v) => {
+    const out = inner(v);
+    const p = check(out);
+    if (p) {
+      const e = new ShapeError(p.problem);
+      e.path.push(...p.path);
+      throw e;
+    }
+    return out;
+  };
+}

@@ -46,6 +46,8 @@ describe('completion model', () => {
     expect(kinds['endpoint rm']).toEqual(['network', 'endpoint...']);
     expect(kinds['endpoint ls']).toEqual(['network']);
     expect(kinds['endpoint inspect']).toEqual(['network', 'endpoint']);
+    expect(kinds['endpoint link']).toEqual(['network', 'endpoint', 'endpoint', 'none...']);
+    expect(kinds['endpoint unlink']).toEqual(['network', 'endpoint', 'endpoint', 'none...']);
     expect(kinds['port publish']?.slice(0, 2)).toEqual(['network', 'endpoint']);
     expect(kinds['port unpublish']?.slice(0, 2)).toEqual(['network', 'endpoint']);
     expect(kinds['port ls']).toEqual(['network', 'endpoint']);
