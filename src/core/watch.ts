@@ -133,10 +133,22 @@ export async function watch(ctx: Ctx, restoreOnce: (quiet: boolean) => Promise<R
       if (n) news(`firewalld ${n}`);
     });
   }
-  await restoreOnce(false);
-  ctx.note('watching for flushes and reloads (SIGTERM or Ctrl-C to stop)…');
-  await finished;
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.off(sig, stop);
+  try {
+    // A first restore that fails ends the watch with its error (a unit then restarts it); one
+    // interrupted by SIGTERM or SIGINT ends it as a stop does.
+    try {
+      await restoreOnce(false);
+    } catch (e) {
+      if (stopping && e instanceof BrnetError && e.code === 'INTERRUPTED') return;
+      throw e;
+    }
+    if (stopping) return;
+    ctx.note('watching for flushes and reloads (SIGTERM or Ctrl-C to stop)…');
+    await finished;
+  } finally {
+    stop();
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.off(sig, stop);
+  }
 }
 
 /** Until firewalld has finished starting (60 s at most); false when it never did. */

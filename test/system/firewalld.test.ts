@@ -215,6 +215,21 @@ describeRoot('restore --watch refuses what it cannot do', () => {
     expect(b.stderr).toMatch(/cannot run inside a batch/);
   });
 
+  it('a first restore that fails ends the watch with its error, leaving nothing running', async () => {
+    const bad = await Sandbox.create();
+    try {
+      await bad.sh(`printf '{"version": 1, "networks": 7}' > ${bad.stateDir}/state.json`);
+      const r = await bad.brnet(['restore', '--watch'], { timeoutMs: 10_000 });
+      expect(r.code).toBe(5);
+      expect(r.stderr).toMatch(/^brnet: .*state/);
+      // No `nft monitor` left in this sandbox's network namespace (pgrep sees the whole machine).
+      const left = await bad.sh('for p in $(pgrep -x nft); do [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ] && echo $p; done; true');
+      expect(left.stdout.trim()).toBe('');
+    } finally {
+      await bad.destroy();
+    }
+  });
+
   it('with nothing to restore it watches, and SIGINT ends it with 0', async () => {
     const w = watcher(sb);
     await watching(w);
