@@ -66,7 +66,7 @@ export function restore(): Operation<Restored> {
         pendingNetns,
         migration: 'settle',
         firewall: 'none', // the repair of the rules is among the steps, from what the kernel has
-        firewalld: true,
+        firewalld: repairable,
         ...(fixed.length ? { progress: `restoring ${fixed.length} difference(s)…` } : {}),
         result: { drift: fixed, stale: cmp.stale },
       };

@@ -53,8 +53,12 @@ export interface Plan<R> {
    * `refused` is a part that cannot even be tried, and why.
    */
   parts?: { what: string; steps: Step[]; refused?: string }[];
-  /** firewalld is made to let the state's bridges through even when the state stays (`restore`). */
-  firewalld?: boolean;
+  /**
+   * The state whose bridges firewalld must let through (and whose rules go back after a reload
+   * of firewalld), when it is not the new state: `restore` leaves out the networks whose bridge
+   * name another device holds, and repairs firewalld even when the state stays.
+   */
+  firewalld?: State;
   result: R;
 }
 
@@ -297,7 +301,7 @@ async function firewallBetween(from: State, to: State, host: Host): Promise<Step
  * rules is done by then and is put back right after it, from a fresh read of the kernel.
  */
 async function firewalldBetween(from: State, p: Plan<unknown>, host: Host, stateDir?: string): Promise<Step[]> {
-  const to = p.state ?? (p.firewalld ? from : null);
+  const to = p.firewalld ?? p.state;
   if (!to) return [];
   const view = await host.firewalld();
   if (!view) return [];
