@@ -227,6 +227,11 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .addHelpText('after', '\nExamples:\n  brnet check && echo clean\n  brnet check --json\n')
     .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/system.ts')).check(ctxOf(cmd))));
 
+  leaf(mode, program, 'reset', 'remove everything brnet made and put back the sysctls it changed; leaves an empty state')
+    .option('-y, --yes', 'do not ask (required when not on a terminal)')
+    .addHelpText('after', '\nExamples:\n  brnet reset --dry-run\n  brnet reset --yes\n')
+    .action(mutating(mode, async () => (await import('./commands/reset.ts')).reset));
+
   leaf(mode, program, 'batch [file]', 'run brnet commands from FILE (or - for stdin), one per line, all or nothing')
     .addHelpText(
       'after',
