@@ -227,6 +227,9 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .addHelpText('after', '\nExamples:\n  brnet check && echo clean\n  brnet check --json\n')
     .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/system.ts')).check(ctxOf(cmd))));
 
+  leaf(mode, program, 'doctor', 'the host as brnet sees it: kernel features, firewalls, other network managers, the state dir; exit 1 when something blocks brnet')
+    .addHelpText('after', '\nExamples:\n  brnet doctor\n  brnet doctor --json\n')
+    .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/doctor.ts')).doctor(ctxOf(cmd))));
   leaf(mode, program, 'reset', 'remove everything brnet made and put back the sysctls it changed; leaves an empty state')
     .option('-y, --yes', 'do not ask (required when not on a terminal)')
     .addHelpText('after', '\nExamples:\n  brnet reset --dry-run\n  brnet reset --yes\n')
