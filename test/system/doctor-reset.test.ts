@@ -3,7 +3,7 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { BACKENDS, Sandbox, describeRoot } from '../helpers/sandbox.ts';
+import { BACKENDS, BRNET_BIN, Sandbox, describeRoot, shellQuote } from '../helpers/sandbox.ts';
 
 const stateText = (sb: Sandbox) => {
   try {
@@ -27,6 +27,13 @@ async function brnetObjects(sb: Sandbox) {
     iptables: [await sb.iptablesSave(4), await sb.iptablesSave(6)].join('\n').split('\n').filter((l) => /brnet|BRNET/.test(l)),
     nft: nft.split('\n').filter((l) => /brnet|BRNET/.test(l)),
   };
+}
+
+/** `brnet ARGS` on a pseudo-terminal (script(1)), with `answer` typed in; its output merged. */
+async function onTerminal(sb: Sandbox, args: string[], answer: string) {
+  const env = `env NODE_ENV=production NO_COLOR=1 BRNET_STATE_DIR=${shellQuote(sb.stateDir)}`;
+  const cmd = `${env} ${shellQuote(BRNET_BIN)} ${args.map(shellQuote).join(' ')}`;
+  return sb.sh(`printf ${shellQuote(`${answer}\n`)} | script -qec ${shellQuote(cmd)} /dev/null`, { timeoutMs: 20_000 });
 }
 
 /** All a command could change, for "nothing changed". */
@@ -101,6 +108,15 @@ describeRoot('doctor', () => {
     expect((await sb.brnet(['doctor'])).code).toBe(0);
   });
 
+  it('on a terminal, y goes on', async () => {
+    await sb.brnetOk(['network', 'create', 'asked', '--subnet', '10.78.0.0/24']);
+    const r = await onTerminal(sb, ['reset'], 'y');
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toContain('removed network asked');
+    expect((await sb.brnetOk(['network', 'ls', '-q'])).stdout).toBe('');
+    await sb.sh('echo 0 > /proc/sys/net/ipv4/ip_forward');
+  });
+
   it('reset of a state older than the sysctl record says which values it cannot put back', async () => {
     await sb.sh('echo 0 > /proc/sys/net/ipv4/ip_forward');
     await sb.brnetOk(['network', 'create', 'old', '--subnet', '10.79.0.0/24']);
@@ -156,6 +172,15 @@ for (const backend of BACKENDS) {
       const r = await sb.brnet(['reset']);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/^brnet: reset removes every network, endpoint and rule of brnet's: it needs --yes when not run on a terminal\nhint: /);
+      expect(await snapshot(sb)).toEqual(before);
+    });
+
+    it('on a terminal it asks, and anything but y changes nothing (exit 2)', async () => {
+      const before = await snapshot(sb);
+      const r = await onTerminal(sb, ['reset'], 'n');
+      expect(r.code, r.stdout).toBe(2);
+      expect(r.stdout).toContain('and put back the sysctls it changed? [y/N]');
+      expect(r.stdout).toContain('brnet: reset not confirmed: nothing changed');
       expect(await snapshot(sb)).toEqual(before);
     });
 
