@@ -87,3 +87,33 @@ export async function surveyFirewall(opts: { nftLoaded: boolean }): Promise<Surv
   const other = (await Promise.all(saves)).filter((x): x is NonNullable<typeof x> => x !== null);
   return { inUse, other, nftTables: await tables };
 }
+
+/** The built-in FORWARD chain of the variant in use: its policy and rules, and which are not brnet's. */
+export interface ForwardChain {
+  policy: string;
+  /** Rule specs in order (after `-A FORWARD`). */
+  rules: string[];
+}
+
+export function parseForward(text: string): ForwardChain {
+  const out: ForwardChain = { policy: 'ACCEPT', rules: [] };
+  let table = '';
+  for (const line of text.split('\n')) {
+    if (line.startsWith('*')) table = line.slice(1).trim();
+    if (table !== 'filter') continue;
+    if (line.startsWith(':FORWARD ')) out.policy = line.split(' ')[1] ?? 'ACCEPT';
+    else if (line.startsWith('-A FORWARD ')) out.rules.push(line.slice('-A FORWARD '.length));
+  }
+  return out;
+}
+
+/** A rule brnet wrote: it carries brnet's mark. */
+export const isBrnetRule = (spec: string): boolean => /--comment "?brnet[@:]/.test(spec) || /--comment "?brnet"?( |$)/.test(spec);
+
+/** null when iptables is not installed (nothing filters in its FORWARD chain then). */
+export async function readForward(f: Family): Promise<ForwardChain | null> {
+  const cmd = f === 4 ? 'iptables-save' : 'ip6tables-save';
+  if (!onPath(cmd)) return null;
+  const r = await run([cmd, '-t', 'filter']);
+  return parseForward(r.stdout);
+}
