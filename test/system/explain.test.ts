@@ -26,7 +26,7 @@ for (const backend of BACKENDS) {
 
     beforeAll(async () => {
       sb = await Sandbox.create({ backend });
-      client = await sb.addOutsideClient();
+      client = await sb.addOutsideClient('client', { v6: true });
       const nets: [string, ...string[]][] = [
         ['web', '--subnet', '10.81.0.0/24'],
         ['quiet', '--subnet', '10.82.0.0/24', '--no-icc'],
@@ -53,6 +53,10 @@ for (const backend of BACKENDS) {
         ns[name] = `ns${name}`;
         await startEcho(sb, ns[name] as string, 'tcp', 80);
       }
+      await sb.brnetOk(['network', 'create', 'six', '--ipv6', '--subnet', 'fd87::/64', '--subnet', '10.87.0.0/24']);
+      const six = (await sb.brnetOk(['endpoint', 'add', 'six', 's', '--netns', 'nss', '--create-netns', '-p', '8090:80', '--json'])).json();
+      ip.s6 = String(six.ipv6).split('/')[0] as string;
+      await startEcho(sb, 'nss', 'tcp', 80, { v6: true });
       await startEcho(sb, 'nsa', 'udp', 53);
       await startEcho(sb, client.ns, 'tcp', 80);
     }, 120_000);
@@ -100,6 +104,14 @@ for (const backend of BACKENDS) {
       expect(pub.nat[0]).toMatchObject({ type: 'dnat', to: `${ip.a}:80`, owner: 'web:a' });
       const direct = await explain(client.ip, 'web/a:80');
       expect(direct.rules.at(-1)).toMatchObject({ table: 'raw', owner: 'web' });
+    });
+
+    it('IPv6: a published port from outside, and direct access to the endpoint', async () => {
+      const pub = await both(client.ip6, client.ns, `[${client.hostIp6}]:8090`, client.hostIp6, 8090, 'tcp', 'six/s');
+      expect([pub.measured, pub.said]).toEqual([true, true]);
+      expect(pub.e.nat[0]).toMatchObject({ type: 'dnat', to: `[${ip.s6}]:80` });
+      const direct = await both(client.ip6, client.ns, 'six/s:80', ip.s6 as string, 80, 'tcp', 'six/s');
+      expect([direct.measured, direct.said]).toEqual([false, false]);
     });
 
     it('routed access with nothing published, and masquerade on and off as the outside sees it', async () => {
