@@ -12,7 +12,7 @@ import {
   report,
   userFindings,
 } from '../../src/core/doctor.ts';
-import { parseTables, parseVariant, summarizeSave } from '../../src/firewall/survey.ts';
+import { isBrnetRule, parseForward, parseTables, parseVariant, summarizeSave } from '../../src/firewall/survey.ts';
 import { emptyState } from '../../src/state/schema.ts';
 
 const cfg = emptyState().config;
@@ -48,6 +48,16 @@ describe('readers', () => {
     ]);
     expect(s.chains.has('filter/LIBVIRT_FWI')).toBe(true);
     expect(s.chains.has('nat/POSTROUTING')).toBe(true);
+  });
+
+  it("the built-in FORWARD chain: its policy, its rules in order, which are brnet's", () => {
+    const save = `*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n-A FORWARD -s 192.0.2.0/24 -j DROP\n-A FORWARD -m comment --comment brnet@0123abcd -j BRNET-FORWARD\n-A FORWARD -m devgroup --src-group 0x2bad -m comment --comment brnet@0123abcd:forward-accept -j ACCEPT\nCOMMIT\n*nat\n-A FORWARD -j X\nCOMMIT\n`;
+    const f = parseForward(save);
+    expect(f.policy).toBe('DROP');
+    expect(f.rules.map(isBrnetRule)).toEqual([false, true, true]);
+    expect(f.rules[0]).toBe('-s 192.0.2.0/24 -j DROP');
+    expect(isBrnetRule('-m comment --comment "brnet:web" -j ACCEPT')).toBe(true);
+    expect(isBrnetRule('-m comment --comment brnetwork -j ACCEPT')).toBe(false);
   });
 
   it('nft list tables', () => {
