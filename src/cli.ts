@@ -251,6 +251,19 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .addHelpText('after', '\nExamples:\n  brnet check && echo clean\n  brnet check --json\n')
     .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/system.ts')).check(ctxOf(cmd))));
 
+  leaf(mode, program, 'explain', "what brnet's rules do to one packet, from its rule model and the live host (nothing is sent)")
+    .requiredOption('--from <src>', 'NETWORK/ENDPOINT, host, or an IP address (a client outside, or on another bridge)')
+    .requiredOption('--to <dst>', 'NETWORK/ENDPOINT or an IP address, with :PORT and /PROTO (tcp default; no port: icmp)')
+    .addHelpText('after', '\nExamples:\n  brnet explain --from web/app --to db/pg:5432\n  brnet explain --from 198.51.100.7 --to 192.0.2.10:8080/tcp --json\n  brnet explain --from host --to 127.0.0.1:8080\n')
+    .action(reading(mode, async (o: { from?: string; to?: string }, cmd: Command) => (await import('./commands/explain.ts')).explain(ctxOf(cmd), o)));
+  leaf(mode, program, 'doctor', 'the host as brnet sees it: kernel features, firewalls, other network managers, the state dir; exit 1 when something blocks brnet')
+    .addHelpText('after', '\nExamples:\n  brnet doctor\n  brnet doctor --json\n')
+    .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/doctor.ts')).doctor(ctxOf(cmd))));
+  leaf(mode, program, 'reset', 'remove everything brnet made and put back the sysctls it changed; leaves an empty state')
+    .option('-y, --yes', 'do not ask (required when not on a terminal)')
+    .addHelpText('after', '\nExamples:\n  brnet reset --dry-run\n  brnet reset --yes\n')
+    .action(mutating(mode, async () => (await import('./commands/reset.ts')).reset));
+
   leaf(mode, program, 'batch [file]', 'run brnet commands from FILE (or - for stdin), one per line, all or nothing')
     .addHelpText(
       'after',

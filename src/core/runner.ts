@@ -18,6 +18,8 @@ import { type Db, readState, withLock } from '../state/store.ts';
 import { type Ctx, requireRoot } from './context.ts';
 import { type Host, liveHost } from './host.ts';
 import { identityNow, quickPresence } from './identity.ts';
+import { sysctlsChanged } from '../net/sysctl.ts';
+import { withSysctlsRecorded } from './sysctl-record.ts';
 
 export interface Plan<R> {
   /** The new state; null when nothing changes. */
@@ -109,6 +111,8 @@ export async function run<R>(ctx: Ctx, op: Operation<R>): Promise<Outcome<R>> {
         await applyPlan(fwd);
         if (p.state) await writeStep(db, p.state).do();
       }
+      // A plan that changes no state may still have set sysctls (`restore` after a reboot).
+      if (!p.state && sysctlsChanged().size) await writeStep(db, state).do();
     } catch (e) {
       // A planning error already says what is wrong with the request; one while applying is
       // a failed command or file deep down, which says nothing of what the user asked for.
@@ -276,11 +280,12 @@ function settle(ctx: Ctx, state: State): void {
   settlePending(ctx.stateDir, new Set(state.networks.flatMap((n) => n.endpoints.map((e) => e.netnsIdentity?.token ?? ''))));
 }
 
+/** The state write, with the sysctls this call changed recorded (core/sysctl-record.ts). */
 function writeStep(db: Db, state: State): Step {
   return {
     show: [],
     async do() {
-      db.data = state;
+      db.data = withSysctlsRecorded(state, sysctlsChanged());
       await db.write();
     },
   };

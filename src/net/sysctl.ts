@@ -6,6 +6,17 @@ import type { Step } from '../plan/steps.ts';
 
 export type SysctlWrites = [key: string, value: string][];
 
+/**
+ * Every value this call changed, by key: the value before its first change and the last one
+ * written. The runner records it in the state it writes (core/sysctl-record.ts), so that
+ * `reset` can put the old values back; a step undone takes its entries out again.
+ */
+const changedNow = new Map<string, { before: string; set: string }>();
+
+export function sysctlsChanged(): ReadonlyMap<string, { before: string; set: string }> {
+  return changedNow;
+}
+
 const pathOf = (key: string) => `/proc/sys/${key.replace(/\./g, '/')}`;
 // Keys name interfaces, which may contain dots: callers pass keys with '/' separators
 // when an interface name is involved, e.g. "net/ipv6/conf/br-x.1/accept_ra".
@@ -42,14 +53,45 @@ export function sysctlStep(writes: SysctlWrites): Step {
           throw environment(`${k.replace(/\//g, '.')} is missing: the br_netfilter module is not loaded`, 'run: modprobe br_netfilter');
         }
         writeSysctl(k, v);
-        if (old !== null) previous.push([k, old]);
+        if (old !== null) {
+          previous.push([k, old]);
+          changedNow.set(k, { before: changedNow.get(k)?.before ?? old, set: v });
+        }
       }
     },
     async undo() {
       for (const [k, v] of previous.reverse()) {
+        const rec = changedNow.get(k);
+        if (rec?.before === v) changedNow.delete(k);
+        else if (rec) rec.set = v;
         try {
           writeSysctl(k, v);
         } catch {} // the interface may be gone already, taking its sysctl with it
+      }
+    },
+  };
+}
+
+/**
+ * Puts values back (`reset`): each only while it still has the value brnet set, read when the
+ * step runs; undone by writing brnet's value again. Nothing of it is recorded as brnet's.
+ */
+export function sysctlRevertStep(reverts: { key: string; from: string; to: string }[]): Step {
+  const done: typeof reverts = [];
+  return {
+    show: reverts.map((r) => `sysctl -w ${r.key.replace(/\//g, '.')}=${r.to}`),
+    async do() {
+      for (const r of reverts) {
+        if (readSysctl(r.key) !== r.from) continue;
+        writeSysctl(r.key, r.to);
+        done.push(r);
+      }
+    },
+    async undo() {
+      for (const r of done.reverse()) {
+        try {
+          writeSysctl(r.key, r.from);
+        } catch {}
       }
     },
   };

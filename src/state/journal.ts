@@ -47,6 +47,11 @@ export function settlePending(dir: string, usedTokens: ReadonlySet<string>): voi
   if (keep.length !== all.length) rewritePending(dir, keep);
 }
 
+/** Forgets every entry (`reset`: whatever they named is gone, or was never brnet's). */
+export function clearPending(dir: string): void {
+  rewritePending(dir, []);
+}
+
 /** Keeps only `keep` (an empty list removes the file). */
 function rewritePending(dir: string, keep: readonly Pending[]): void {
   try {

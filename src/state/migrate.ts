@@ -37,6 +37,8 @@ export function migrate(raw: unknown, file: string): unknown {
 function fill(s: Raw): Raw {
   if (!('instance' in s)) s = { ...s, instance: null };
   if (s.config && typeof s.config === 'object' && !('firewallBackend' in s.config)) s = { ...s, config: { firewallBackend: 'iptables', ...(s.config as Raw) } };
+  // brnet changed sysctls before it recorded them: only a state dir that was never used is sure to have none.
+  if (!('sysctls' in s)) s = { ...s, sysctls: { changed: {}, incomplete: s.instance !== null || (Array.isArray(s.networks) && s.networks.length > 0) } };
   if (!Array.isArray(s.networks)) return s;
   const eps: Raw[] = [];
   for (const n of s.networks as unknown[]) {

@@ -157,11 +157,25 @@ export const ConfigSchema = z.object({
 });
 export type Config = z.Infer<typeof ConfigSchema>;
 
+/**
+ * Sysctls brnet changed ('/'-separated keys, as net/sysctl.ts writes them): the value each had
+ * before brnet first changed it and the value brnet set, so that `reset` can put them back
+ * (core/sysctl-record.ts). `incomplete`: the state is older than this record, and what brnet
+ * changed before it is not in it.
+ */
+const sysctlValue = z.text('a sysctl value', (s) => /^[0-9\t -]{1,64}$/.test(s));
+export const SysctlsSchema = z.object({
+  changed: z.keyedRecord('a sysctl key under net/', v.isSysctlKey, z.object({ before: sysctlValue, set: sysctlValue })),
+  incomplete: z.boolean,
+});
+export type Sysctls = z.Infer<typeof SysctlsSchema>;
+
 export const StateSchema = z.object({
   version: z.literal(STATE_VERSION),
   /** Carried in the marks of everything this state dir creates; null until the first change. */
   instance: z.nullable(instance),
   config: ConfigSchema,
+  sysctls: SysctlsSchema,
   networks: z.array(NetworkSchema),
 });
 export type State = z.Infer<typeof StateSchema>;
@@ -171,6 +185,7 @@ export function emptyState(): State {
     version: STATE_VERSION,
     instance: null,
     config: { firewallBackend: 'iptables', iptables: true, ip6tables: true, ipForward: true, userlandProxy: false, defaultAddressPools: null },
+    sysctls: { changed: {}, incomplete: false },
     networks: [],
   };
 }

@@ -98,6 +98,16 @@ export function record<T>(value: Shape<T>): Shape<Record<string, T>> {
   };
 }
 
+/** A string-keyed map whose keys are checked too (`what` says what a key must be). */
+export function keyedRecord<T>(what: string, test: (k: string) => boolean, value: Shape<T>): Shape<Record<string, T>> {
+  const values = record(value);
+  return (v) => {
+    const out = values(v);
+    for (const k of Object.keys(out)) if (!test(k)) throw new ShapeError(`expected keys that are ${what}, got ${clip(JSON.stringify(k))}`);
+    return out;
+  };
+}
+
 /** An object with exactly these fields (others are dropped, as the writer never makes them). */
 export function object<S extends Record<string, Shape<unknown>>>(shape: S): Shape<{ [K in keyof S]: Infer<S[K]> }> {
   const keys = Object.keys(shape);

@@ -48,3 +48,19 @@ export const isCidrText = (cidr: string) => {
 
 /** Network ids: 64 lower-case hex digits. */
 export const isNetworkId = (id: string) => /^[0-9a-f]{64}$/.test(id);
+
+/**
+ * A sysctl key as brnet writes it under /proc/sys: '/'-separated (interface names may hold
+ * dots), under net/ipv4, net/ipv6 or net/bridge, each part an interface-name-like word and
+ * none of them '.' or '..', so that a key read back can only ever name such a file.
+ */
+export const isSysctlKey = (key: string) => {
+  const parts = key.split('/');
+  return (
+    parts.length >= 3 &&
+    parts.length <= 5 &&
+    parts[0] === 'net' &&
+    ['ipv4', 'ipv6', 'bridge'].includes(parts[1] ?? '') &&
+    parts.every((p) => /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(p))
+  );
+};

@@ -32,7 +32,7 @@ describe('completion model', () => {
   it('covers the whole command tree', () => {
     const paths = completionModel(program).map((c) => c.path);
     expect(paths).toEqual(allCommands(program).map((c) => c.path.join(' ')));
-    for (const noun of ['network', 'endpoint', 'port', 'config', 'restore', 'check', 'batch', 'completion', 'version']) {
+    for (const noun of ['network', 'endpoint', 'port', 'config', 'restore', 'check', 'explain', 'doctor', 'reset', 'batch', 'completion', 'version']) {
       expect(paths).toContain(noun);
     }
   });
@@ -131,8 +131,8 @@ describe('bash script', () => {
   });
 
   it('completes nouns, verbs and options', () => {
-    expect(complete('brnet', '')).toEqual(['network', 'endpoint', 'port', 'config', 'restore', 'check', 'batch', 'completion', 'version']);
-    expect(complete('brnet', 'e')).toEqual(['endpoint']);
+    expect(complete('brnet', '')).toEqual(['network', 'endpoint', 'port', 'config', 'restore', 'check', 'explain', 'doctor', 'reset', 'batch', 'completion', 'version']);
+    expect(complete('brnet', 'e')).toEqual(['endpoint', 'explain']);
     expect(complete('brnet', 'network', '')).toEqual(['create', 'rm', 'remove', 'ls', 'list', 'inspect']);
     expect(complete('brnet', 'network', 'create', 'x', '--no-')).toEqual(['--no-color', '--no-ipv4', '--no-icc', '--no-masquerade']);
     expect(complete('brnet', '--json', 'network', 'ls', '--st')).toEqual(['--state-dir']);

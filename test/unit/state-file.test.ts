@@ -12,7 +12,7 @@ describe('state file text', () => {
     const text = serialize(state);
     expect(JSON.parse(text)).toEqual(state);
     const lines = text.split('\n');
-    expect(lines[0]).toBe(`${JSON.stringify({ version: state.version, instance: state.instance, config: state.config }).slice(0, -1)},"networks":[`);
+    expect(lines[0]).toBe(`${JSON.stringify({ version: state.version, instance: state.instance, config: state.config, sysctls: state.sysctls }).slice(0, -1)},"networks":[`);
     expect(lines.slice(1, -2).map((l) => JSON.parse(l.replace(/,$/, '')).name)).toEqual(state.networks.map((n) => n.name));
     expect(lines.at(-2)).toBe(']}');
     expect(lines.at(-1)).toBe('');
