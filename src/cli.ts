@@ -247,12 +247,8 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .action(reading(mode, async (shell: string, _o, cmd: Command) => (await import('./commands/completion.ts')).completion(shell, cmd, VERSION)));
 
   leaf(mode, program, 'version', 'print the version')
-    .addHelpText('after', '\nExamples:\n  brnet version\n  brnet --version\n')
-    .action(
-      reading(mode, () => {
-        write(1, `${VERSION}\n`);
-      }),
-    );
+    .addHelpText('after', '\nExamples:\n  brnet version\n  brnet --version\n  brnet version --json\n')
+    .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/version.ts')).version(ctxOf(cmd), VERSION)));
   return program;
 }
 
@@ -288,7 +284,8 @@ function usageError(str: string): void {
 
 function report(err: BrnetError): void {
   if (jsonErrors) {
-    write(2, `${JSON.stringify({ error: { code: err.code, message: err.message, exitCode: err.exitCode } })}\n`);
+    // hint only when there is one: scripts that compare the other three fields keep working.
+    write(2, `${JSON.stringify({ error: { code: err.code, message: err.message, exitCode: err.exitCode, ...(err.hint ? { hint: err.hint } : {}) } })}\n`);
   } else {
     write(2, `brnet: ${err.message}\n`);
     if (err.hint) write(2, `hint: ${err.hint}\n`);

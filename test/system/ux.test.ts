@@ -81,7 +81,7 @@ describeRoot('help, usage errors, JSON and tables', () => {
     const j = await sb.brnet(['network', 'create', 'x', '--subnt', '10.9.0.0/24', '--json']);
     expect(j.code).toBe(2);
     expect(j.stdout).toBe('');
-    expect(JSON.parse(j.stderr)).toEqual({ error: { code: 'USAGE', message: "unknown option '--subnt'", exitCode: 2 } });
+    expect(JSON.parse(j.stderr)).toEqual({ error: { code: 'USAGE', message: "unknown option '--subnt'", exitCode: 2, hint: 'Did you mean --subnet?' } });
     expect(existsSync(join(sb.stateDir, 'state.json'))).toBe(false);
   });
 
@@ -136,7 +136,7 @@ describeRoot('help, usage errors, JSON and tables', () => {
     expect(json.code).toBe(3);
     expect(json.stdout).toBe('');
     expect(json.stderr.trimEnd().split('\n')).toHaveLength(1);
-    expect(JSON.parse(json.stderr)).toEqual({ error: { code: 'NOT_FOUND', message: 'network nope not found', exitCode: 3 } });
+    expect(JSON.parse(json.stderr)).toEqual({ error: { code: 'NOT_FOUND', message: 'network nope not found', exitCode: 3, hint: 'list networks with: brnet network ls' } });
 
     const taken = await sb.brnet(['network', 'create', 'web', '--json']);
     expect(taken.code).toBe(4);

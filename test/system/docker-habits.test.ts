@@ -1,0 +1,126 @@
+// What a `docker network` user types out of habit: network IDs and their prefixes, the driver
+// flag, verbs brnet does not have, `version --json`, hints in JSON errors, `help NOUN VERB`.
+// Every brnet call runs in a sandbox.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { BRNET_BIN, REPO_ROOT, Sandbox, describeRoot } from '../helpers/sandbox.ts';
+
+let sb: Sandbox;
+
+describeRoot('docker habits', () => {
+  beforeAll(async () => {
+    sb = await Sandbox.create();
+  });
+  afterAll(async () => {
+    await sb?.destroy();
+  });
+
+  it('a network is named by its full ID or a unique prefix of 4 or more hex digits, everywhere', async () => {
+    const web = (await sb.brnetOk(['network', 'create', 'web', '--subnet', '10.80.0.0/24', '--json'])).json();
+    const id: string = web.id;
+    for (const ref of [id, id.slice(0, 12), id.slice(0, 4)]) {
+      expect((await sb.brnetOk(['network', 'inspect', ref])).json(), ref).toEqual(web);
+    }
+    const short = id.slice(0, 12);
+    const ep = (await sb.brnetOk(['endpoint', 'add', short, 'app', '--netns', 'app', '--create-netns', '--json'])).json();
+    expect(ep).toMatchObject({ network: 'web', name: 'app' });
+    expect((await sb.brnetOk(['endpoint', 'ls', id.slice(0, 6), '-q'])).stdout).toBe('app\n');
+    expect((await sb.brnetOk(['endpoint', 'inspect', id, 'app'])).json().name).toBe('app');
+    const pub = (await sb.brnetOk(['port', 'publish', short, 'app', '18080:80', '--json'])).json();
+    expect(pub).toMatchObject({ network: 'web', endpoint: 'app' });
+    expect((await sb.brnetOk(['port', 'ls', id.slice(0, 5), 'app', '--json'])).json()).toHaveLength(pub.ports.length);
+    expect((await sb.brnetOk(['port', 'unpublish', id, 'app', '--json'])).json().ports).toHaveLength(pub.ports.length);
+    // errors name the network, not the prefix the user typed
+    const taken = await sb.brnet(['endpoint', 'add', short, 'app', '--netns', 'app']);
+    expect(taken.code).toBe(4);
+    expect(taken.stderr).toMatch(/^brnet: endpoint app already exists in network web\n/);
+    // batch lines too
+    const batch = await sb.brnetOk(['batch', '-'], { input: `endpoint add ${short} b1 --netns b1 --create-netns\nport publish ${id.slice(0, 8)} b1 18081:81\n` });
+    expect(batch.code).toBe(0);
+    expect((await sb.brnetOk(['endpoint', 'ls', 'web', '-q'])).stdout).toBe('app\nb1\n');
+    expect((await sb.brnetOk(['endpoint', 'rm', short, 'app', 'b1'])).stdout).toBe('app\nb1\n');
+    // fewer than 4 digits, a name that is nobody's, a prefix of no ID: not found (3)
+    for (const ref of [id.slice(0, 3), 'nope', id.slice(0, 11) + (id[11] === '0' ? '1' : '0')]) {
+      const r = await sb.brnet(['network', 'inspect', ref]);
+      expect(r.code, ref).toBe(3);
+      expect(r.stderr, ref).toMatch(new RegExp(`^brnet: network ${ref} not found\n`));
+    }
+    // named twice, by name and by ID: removed once
+    expect((await sb.brnetOk(['network', 'rm', id.slice(0, 4), 'web'])).stdout).toBe('web\n');
+    expect((await sb.brnetOk(['network', 'ls', '-q'])).stdout).toBe('');
+    expect((await sb.brnet(['network', 'rm', '--if-exists', short])).code).toBe(0);
+  });
+
+  it('a name wins over an ID prefix', async () => {
+    const a = (await sb.brnetOk(['network', 'create', 'alpha', '--subnet', '10.81.0.0/24', '--json'])).json();
+    const prefix = a.id.slice(0, 4);
+    await sb.brnetOk(['network', 'create', prefix, '--subnet', '10.82.0.0/24']);
+    expect((await sb.brnetOk(['network', 'inspect', prefix])).json().name).toBe(prefix);
+    expect((await sb.brnetOk(['network', 'inspect', a.id.slice(0, 5)])).json().name).toBe('alpha');
+    expect((await sb.brnetOk(['network', 'rm', prefix, 'alpha'])).stdout).toBe(`${prefix}\nalpha\n`);
+  });
+
+  it('an ambiguous ID prefix is an error (2) listing the candidates, and changes nothing', async () => {
+    // IDs are random: two that share a prefix are written into a copy of the state, in a
+    // state dir of its own that only commands failing before any change are given.
+    const one = (await sb.brnetOk(['network', 'create', 'one', '--subnet', '10.83.0.0/24', '--json'])).json();
+    const two = (await sb.brnetOk(['network', 'create', 'two', '--subnet', '10.84.0.0/24', '--json'])).json();
+    const state = JSON.parse(readFileSync(join(sb.stateDir, 'state.json'), 'utf8'));
+    const dir = `${sb.stateDir}-ambiguous`;
+    mkdirSync(dir, { mode: 0o700 });
+    try {
+      const ids = ['abcd1' + one.id.slice(5), 'abcd2' + two.id.slice(5)];
+      state.networks = state.networks.map((n: any, i: number) => ({ ...n, id: ids[i] }));
+      writeFileSync(join(dir, 'state.json'), JSON.stringify(state), { mode: 0o600 });
+      const text = readFileSync(join(dir, 'state.json'), 'utf8');
+      for (const args of [
+        ['network', 'inspect', 'abcd'],
+        ['network', 'rm', 'abcd'],
+        ['endpoint', 'add', 'abcd', 'x', '--netns', 'x', '--create-netns'],
+        ['endpoint', 'ls', 'abcd'],
+        ['port', 'ls', 'abcd'],
+      ]) {
+        const r = await sb.brnet([...args, '--state-dir', dir]);
+        expect(r.code, args.join(' ')).toBe(2);
+        expect(r.stderr, args.join(' ')).toMatch(/^brnet: network ID prefix abcd is ambiguous: it matches one \(abcd1[0-9a-f]{7}\), two \(abcd2[0-9a-f]{7}\)\nhint: /);
+      }
+      expect((await sb.brnetOk(['network', 'inspect', 'abcd2', '--state-dir', dir])).json().name).toBe('two');
+      expect(readFileSync(join(dir, 'state.json'), 'utf8')).toBe(text);
+      expect((await sb.exec(['ip', 'netns', 'list'])).stdout).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await sb.brnetOk(['network', 'rm', 'one', 'two']);
+  });
+
+  it('version --json: version, runtime, firewall backend, state dir, rootless; for anyone', async () => {
+    const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'));
+    const v = (await sb.brnetOk(['version', '--json'])).json();
+    expect(v).toEqual({ version, runtime: expect.stringMatching(/^(bun \d+\.\d+|node v\d+\.\d+)/), firewallBackend: 'iptables', stateDir: sb.stateDir, rootless: false });
+    expect((await sb.brnetOk(['version'])).stdout).toBe(`${version}\n`);
+    // root of a user namespace of its own is rootless
+    const env = sb.brnetEnv();
+    const userns = await sb.exec(['unshare', '--user', '--map-root-user', BRNET_BIN, 'version', '--json'], { env });
+    expect(userns.code, userns.stderr).toBe(0);
+    expect(JSON.parse(userns.stdout).rootless).toBe(true);
+    // an unprivileged user who cannot read the state dir: the default backend, no error
+    const nobody = await sb.exec(['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', BRNET_BIN, 'version', '--json'], { env });
+    expect(nobody.code, nobody.stderr).toBe(0);
+    expect(JSON.parse(nobody.stdout)).toMatchObject({ rootless: true, firewallBackend: 'iptables', stateDir: sb.stateDir });
+    const nft = await Sandbox.create({ backend: 'nftables' });
+    try {
+      expect((await nft.brnetOk(['version', '--json'])).json().firewallBackend).toBe('nftables');
+    } finally {
+      await nft.destroy();
+    }
+  });
+
+  it('--json errors carry the hint, when there is one', async () => {
+    const r = await sb.brnet(['network', 'inspect', 'nope', '--json']);
+    expect(r.code).toBe(3);
+    expect(JSON.parse(r.stderr)).toEqual({ error: { code: 'NOT_FOUND', message: 'network nope not found', exitCode: 3, hint: 'list networks with: brnet network ls' } });
+    const usage = await sb.brnet(['network', 'lsit', '--json']);
+    expect(JSON.parse(usage.stderr).error).toEqual({ code: 'USAGE', message: "unknown command 'lsit'", exitCode: 2, hint: 'Did you mean list?' });
+  });
+});
