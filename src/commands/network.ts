@@ -5,12 +5,14 @@ import type { Removed } from '../core/network-rm.ts';
 import type { CreateFlags } from '../core/network-spec.ts';
 import { type Mutation, givenOptions, printPlan } from './mutation.ts';
 import { findNetwork } from '../core/lookup.ts';
+import { invalid } from '../errors.ts';
 import { printJson, printLines, printTable } from '../ui/output.ts';
 import { networkFlags, networkView } from '../ui/views.ts';
 
 export const create: Mutation<Created> = {
   async operation([name], cmd) {
-    const flags = givenOptions<CreateFlags & { ifNotExists?: boolean }>(cmd);
+    const { driver, ...flags } = givenOptions<CreateFlags & { ifNotExists?: boolean; driver?: string }>(cmd);
+    checkDriver(driver);
     // The core of mutating commands is imported on demand: `ls` and `inspect` stay light.
     const { createNetwork } = await import('../core/network.ts');
     return createNetwork(name, flags, flags.ifNotExists ?? false);
@@ -24,6 +26,12 @@ export const create: Mutation<Created> = {
     printLines([n.name]);
   },
 };
+
+/** `-d bridge` is what Docker users type; brnet drives bridges only. */
+export function checkDriver(driver: string | undefined): void {
+  if (driver === undefined || driver === 'bridge') return;
+  throw invalid(`driver ${driver} is not supported: brnet makes bridge networks only`, 'leave out --driver, or give --driver bridge');
+}
 
 export const rm: Mutation<Removed> = {
   async operation([names], cmd) {

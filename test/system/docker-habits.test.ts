@@ -123,4 +123,54 @@ describeRoot('docker habits', () => {
     const usage = await sb.brnet(['network', 'lsit', '--json']);
     expect(JSON.parse(usage.stderr).error).toEqual({ code: 'USAGE', message: "unknown command 'lsit'", exitCode: 2, hint: 'Did you mean list?' });
   });
+
+  it('`brnet help NOUN VERB` is `brnet NOUN VERB --help`; every noun has examples', async () => {
+    for (const path of [['network', 'create'], ['endpoint', 'add'], ['port', 'publish'], ['config', 'set'], ['network'], ['restore']]) {
+      const flag = await sb.brnetOk([...path, '--help']);
+      const help = await sb.brnetOk(['help', ...path]);
+      expect(help.stdout, path.join(' ')).toBe(flag.stdout);
+      expect(help.stdout, path.join(' ')).toMatch(new RegExp(`^Usage: brnet ${path.join(' ')} `));
+      expect((await sb.brnetOk(['--state-dir', sb.stateDir, 'help', ...path])).stdout).toBe(flag.stdout);
+    }
+    for (const noun of ['network', 'endpoint', 'port', 'config']) {
+      expect((await sb.brnetOk([noun, '--help'])).stdout, noun).toMatch(new RegExp(`\nExamples:\n {2}brnet ${noun} `));
+    }
+    const unknown = await sb.brnet(['help', 'network', 'frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^brnet: unknown command 'frobnicate'/);
+    // the SPEC grammar and what --force means
+    expect((await sb.brnetOk(['help', 'port', 'publish'])).stdout).toContain('SPEC: [HOSTIP:][HOSTPORT[-END]:]PORT[-END][/tcp|udp|sctp]');
+    expect((await sb.brnetOk(['help', 'network', 'rm'])).stdout.replace(/\s+/g, ' ')).toMatch(/--force +remove the network's endpoints first .*unlike Docker's -f, a missing network is still an error/);
+  });
+
+  it('-d/--driver bridge is accepted; any other driver is refused (2) with a hint, changing nothing', async () => {
+    expect((await sb.brnetOk(['network', 'create', 'drv1', '-d', 'bridge', '--subnet', '10.85.0.0/24', '--json'])).json().name).toBe('drv1');
+    expect((await sb.brnetOk(['network', 'create', 'drv2', '--driver', 'bridge', '--subnet', '10.85.1.0/24', '-q'])).stdout).toBe('');
+    expect((await sb.brnetOk(['network', 'create', 'drv1', '--driver', 'bridge', '--subnet', '10.85.0.0/24', '--if-not-exists'])).code).toBe(0);
+    for (const d of ['overlay', 'macvlan', 'Bridge']) {
+      const r = await sb.brnet(['network', 'create', 'drv3', '-d', d]);
+      expect(r.code, d).toBe(2);
+      expect(r.stderr, d).toBe(`brnet: driver ${d} is not supported: brnet makes bridge networks only\nhint: leave out --driver, or give --driver bridge\n`);
+    }
+    const batch = await sb.brnet(['batch', '-'], { input: 'network create drv4 --driver ipvlan\n' });
+    expect(batch.code).toBe(2);
+    expect((await sb.brnetOk(['network', 'ls', '-q'])).stdout).toBe('drv1\ndrv2\n');
+    await sb.brnetOk(['network', 'rm', 'drv1', 'drv2']);
+  });
+
+  it('network connect/disconnect and completion fish answer with what to type instead (2)', async () => {
+    const cases: [string[], string, string][] = [
+      [['network', 'connect', 'web', 'app'], 'brnet: there is no `brnet network connect`: brnet attaches a namespace, not a container, to a network', 'hint: use: brnet endpoint add NETWORK ENDPOINT --netns NS'],
+      [['network', 'disconnect', 'web', 'app'], 'brnet: there is no `brnet network disconnect`: brnet detaches an endpoint, not a container, from a network', 'hint: use: brnet endpoint rm NETWORK ENDPOINT'],
+      [['completion', 'fish'], 'brnet: no completion script for fish: brnet completes bash or zsh', 'hint: brnet completion bash, or brnet completion zsh'],
+    ];
+    for (const [args, message, hint] of cases) {
+      const r = await sb.brnet(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`${message}\n${hint}\n`);
+      const j = await sb.brnet([...args, '--json']);
+      expect(JSON.parse(j.stderr).error).toEqual({ code: 'USAGE', message: message.replace(/^brnet: /, ''), exitCode: 2, hint: hint.replace(/^hint: /, '') });
+    }
+  });
 });

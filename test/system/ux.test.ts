@@ -63,7 +63,7 @@ describeRoot('help, usage errors, JSON and tables', () => {
       [['network', 'create', 'x', '--subnt', '10.9.0.0/24'], /^brnet: unknown option '--subnt'$/, 'hint: Did you mean --subnet?'],
       [['endpoint', 'add', 'x', 'y', '--netns', 'ns', '--create-ns'], /^brnet: unknown option '--create-ns'$/, 'hint: Did you mean --create-netns?'],
       [['--jsn', 'network', 'ls'], /^brnet: unknown option '--jsn'$/, 'hint: Did you mean --json?'],
-      [['completion', 'fish'], /^brnet: .*'fish' is invalid.*bash, zsh/, ''],
+      [['completion', 'fish'], /^brnet: no completion script for fish: brnet completes bash or zsh$/, 'hint: brnet completion bash, or brnet completion zsh'],
       [['network', 'create'], /^brnet: missing required argument 'name'$/, ''],
       [['network', 'create', 'bad/name'], /^brnet: invalid network name "bad\/name"/, ''],
     ];
