@@ -173,4 +173,36 @@ describeRoot('docker habits', () => {
       expect(JSON.parse(j.stderr).error).toEqual({ code: 'USAGE', message: message.replace(/^brnet: /, ''), exitCode: 2, hint: hint.replace(/^hint: /, '') });
     }
   });
+
+  it('a user who is not root: one precise line and a hint (5); read access is enough for ls, inspect and --dry-run', async () => {
+    await sb.brnetOk(['network', 'create', 'shared', '--subnet', '10.86.0.0/24']);
+    const asNobody = (args: string[], dir: string) =>
+      sb.exec(['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', BRNET_BIN, ...args], { env: sb.brnetEnv({ BRNET_STATE_DIR: dir }) });
+    const hint = 'hint: commands that change the network need root (sudo brnet ...); --dry-run and read-only commands (ls, inspect, config show) need only read access to the state dir\n';
+    for (const args of [['network', 'ls'], ['network', 'create', 'x', '--dry-run'], ['endpoint', 'ls']]) {
+      const r = await asNobody(args, sb.stateDir); // root's, 0700
+      expect(r.code, args.join(' ')).toBe(5);
+      expect(r.stderr, args.join(' ')).toBe(`brnet: permission denied: cannot read the state dir ${sb.stateDir} as uid 65534\n${hint}`);
+    }
+    // root's state dir, readable by all: reading works, changing needs root
+    const dir = `${sb.stateDir}-readable`;
+    mkdirSync(dir, { mode: 0o755 });
+    try {
+      writeFileSync(join(dir, 'state.json'), readFileSync(join(sb.stateDir, 'state.json')), { mode: 0o644 });
+      const ls = await asNobody(['network', 'ls', '-q'], dir);
+      expect([ls.code, ls.stdout, ls.stderr]).toEqual([0, 'shared\n', '']);
+      expect(JSON.parse((await asNobody(['network', 'inspect', 'shared'], dir)).stdout).name).toBe('shared');
+      const plan = await asNobody(['network', 'create', 'other', '--subnet', '10.87.0.0/24', '--dry-run'], dir);
+      expect([plan.code, plan.stderr]).toEqual([0, '']);
+      expect(plan.stdout).toMatch(/^ip link add /m);
+      const change = await asNobody(['network', 'rm', 'shared'], dir);
+      expect(change.code).toBe(5);
+      expect(change.stderr).toMatch(/^brnet: this command changes the network and must run as root\nhint: .*--dry-run shows the plan without root/);
+      const j = await asNobody(['network', 'ls', '--json'], sb.stateDir);
+      expect(JSON.parse(j.stderr).error).toMatchObject({ code: 'ENVIRONMENT', exitCode: 5, hint: hint.slice(6, -1) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await sb.brnetOk(['network', 'rm', 'shared']);
+  });
 });
