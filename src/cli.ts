@@ -164,11 +164,39 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .action(mutating(mode, async () => (await import('./commands/network.ts')).rm));
   leaf(mode, network, 'ls', 'list networks')
     .alias('list')
-    .addHelpText('after', '\nExamples:\n  brnet network ls\n  brnet network ls -q\n')
-    .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/network.ts')).ls(ctxOf(cmd))));
+    .option('--filter <key=value>', 'only matching networks: name=, id= (part of it), label=KEY[=VALUE], driver=bridge, internal=true|false (repeatable)', collect)
+    .option('--format <template>', 'print each network with a template: {{.Name}}, {{.ID}}, {{json .}}, table … (see man brnet)')
+    .addHelpText(
+      'after',
+      '\nThe values of one filter key are alternatives (labels excepted: all must match); different\n' +
+        'keys must all match. --format fields: .ID (12 digits) .Id .Name .Driver .Scope .Bridge\n' +
+        '.Subnets .IPv4 .IPv6 .Internal .Labels .Endpoints .CreatedAt; `table` first adds a header\n' +
+        'and aligns the columns between \\t; `json` is {{json .}}.\n' +
+        '\nExamples:\n  brnet network ls\n  brnet network ls -q\n  brnet network ls --filter label=team=ops --filter internal=false\n' +
+        "  brnet network ls --format '{{.Name}} {{.ID}}'\n  brnet network ls --format 'table {{.Name}}\\t{{.Subnets}}\\t{{.Endpoints}}'\n",
+    )
+    .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/network.ts')).ls(ctxOf(cmd), cmd.opts())));
   leaf(mode, network, 'inspect <name...>', 'show everything about networks, as JSON')
-    .addHelpText('after', '\nExamples:\n  brnet network inspect web\n')
-    .action(reading(mode, async (names: string[], _o, cmd: Command) => (await import('./commands/network.ts')).inspect(ctxOf(cmd), names)));
+    .option('--format <template>', 'print each network with a template instead: {{.Name}}, {{.Id}}, {{json .}} (see network ls --help)')
+    .addHelpText('after', "\nExamples:\n  brnet network inspect web\n  brnet network inspect web --format '{{.Id}}'\n")
+    .action(
+      reading(mode, async (names: string[], _o, cmd: Command) => (await import('./commands/network.ts')).inspect(ctxOf(cmd), names, cmd.opts())),
+    );
+
+  leaf(mode, network, 'prune', 'remove every network without endpoints')
+    .option('--filter <key=value>', 'only networks with this label: label=KEY or label=KEY=VALUE (repeatable: all must match)', collect)
+    .option('-y, --yes', 'do not ask (needed when there is no terminal to ask on)')
+    .option('-f, --force', 'the same as --yes (Docker\'s spelling)')
+    .addHelpText(
+      'after',
+      '\nOn a terminal it lists the networks and asks; elsewhere --yes is required (exit 2 without).\n' +
+        '\nExamples:\n  brnet network prune\n  brnet network prune --yes --filter label=env=test\n',
+    )
+    .action(
+      mode.sink
+        ? mutating(mode, async () => (await import('./commands/network.ts')).pruneInBatch)
+        : async (_o, cmd: Command) => (await import('./commands/network.ts')).prune(ctxOf(cmd), cmd.opts()),
+    );
 
   const endpoint = program
     .command('endpoint')

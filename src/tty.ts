@@ -27,7 +27,7 @@ export function write(fd: Fd, text: string): void {
 }
 
 /** A terminal is a pty or a tty device: what isatty(3) says, without loading node:tty. */
-export function isTerminal(fd: Fd): boolean {
+export function isTerminal(fd: 0 | Fd): boolean {
   try {
     const dev = readlinkSync(`/proc/self/fd/${fd}`);
     return dev.startsWith('/dev/pts/') || dev.startsWith('/dev/tty') || dev === '/dev/console';

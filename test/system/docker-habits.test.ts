@@ -205,4 +205,124 @@ describeRoot('docker habits', () => {
     }
     await sb.brnetOk(['network', 'rm', 'shared']);
   });
+
+  it('network ls --filter KEY=VALUE: name, id, label, driver, internal', async () => {
+    const a = (await sb.brnetOk(['network', 'create', 'f-web', '--subnet', '10.88.0.0/24', '--label', 'team=ops', '--label', 'env=prod', '--json'])).json();
+    await sb.brnetOk(['network', 'create', 'f-db', '--subnet', '10.88.1.0/24', '--label', 'team=dev', '--internal']);
+    await sb.brnetOk(['network', 'create', 'f-cache', '--subnet', '10.88.2.0/24']);
+    const names = async (...filters: string[]) => (await sb.brnetOk(['network', 'ls', '-q', ...filters.flatMap((f) => ['--filter', f])])).stdout.split('\n').filter(Boolean);
+    expect(await names()).toEqual(['f-web', 'f-db', 'f-cache']);
+    expect(await names('name=web')).toEqual(['f-web']);
+    expect(await names('name=web', 'name=cache')).toEqual(['f-web', 'f-cache']);
+    expect(await names(`id=${a.id.slice(0, 10)}`)).toEqual(['f-web']);
+    expect(await names('label=team')).toEqual(['f-web', 'f-db']);
+    expect(await names('label=team=dev')).toEqual(['f-db']);
+    expect(await names('label=team', 'label=env=prod')).toEqual(['f-web']);
+    expect(await names('driver=bridge')).toEqual(['f-web', 'f-db', 'f-cache']);
+    expect(await names('driver=overlay')).toEqual([]);
+    expect(await names('internal=true')).toEqual(['f-db']);
+    expect(await names('internal=false', 'label=team')).toEqual(['f-web']);
+    // the table and --json filter the same way
+    const table = (await sb.brnetOk(['network', 'ls', '--filter', 'label=team'])).stdout.split('\n');
+    expect(table[0]).toMatch(/^NAME +ID +BRIDGE/);
+    expect(table.slice(1).filter(Boolean).map((l) => l.split(/ +/)[0])).toEqual(['f-web', 'f-db']);
+    expect((await sb.brnetOk(['network', 'ls', '--filter', 'internal=1', '--json'])).json().map((n: any) => n.name)).toEqual(['f-db']);
+    for (const [f, message] of <[string, string][]>[
+      ['colour=red', 'brnet: --filter colour=red: unknown filter "colour"'],
+      ['internal=maybe', 'brnet: --filter internal=maybe: internal is true or false'],
+      ['name', 'brnet: --filter name: the form is name=VALUE'],
+    ]) {
+      const r = await sb.brnet(['network', 'ls', '--filter', f]);
+      expect(r.code, f).toBe(2);
+      expect(r.stdout, f).toBe('');
+      expect(r.stderr.split('\n')[0], f).toBe(message);
+    }
+  });
+
+  it('--format on network ls and inspect: each documented field, json, table', async () => {
+    const web = (await sb.brnetOk(['network', 'inspect', 'f-web'])).json();
+    const one = async (format: string, cmd = ['network', 'inspect', 'f-web']) => (await sb.brnetOk([...cmd, '--format', format])).stdout;
+    expect(await one('{{.Name}} {{.ID}}', ['network', 'ls', '--filter', 'name=f-web'])).toBe(`f-web ${web.id.slice(0, 12)}\n`);
+    expect(await one('{{.ID}}')).toBe(`${web.id}\n`);
+    expect(await one('{{.Id}}', ['network', 'ls', '--filter', 'name=f-web'])).toBe(`${web.id}\n`);
+    const fields: [string, string][] = [
+      ['Name', 'f-web'],
+      ['Id', web.id],
+      ['Driver', 'bridge'],
+      ['Scope', 'local'],
+      ['Bridge', web.bridge],
+      ['Subnets', '10.88.0.0/24'],
+      ['IPv4', 'true'],
+      ['IPv6', 'false'],
+      ['Internal', 'false'],
+      ['Labels', 'team=ops,env=prod'],
+      ['Endpoints', '0'],
+      ['CreatedAt', web.created],
+    ];
+    for (const [field, value] of fields) expect(await one(`{{.${field}}}`), field).toBe(`${value}\n`);
+    expect(await one('{{.Internal}}', ['network', 'inspect', 'f-db'])).toBe('true\n');
+    expect(JSON.parse(await one('{{json .}}'))).toEqual(web);
+    expect((await one('json', ['network', 'ls'])).trimEnd().split('\n').map((l) => JSON.parse(l).name)).toEqual(['f-web', 'f-db', 'f-cache']);
+    expect(await one('{{json .Labels}}')).toBe('"team=ops,env=prod"\n');
+    expect(await one('{{.Name}}', ['network', 'inspect', 'f-web', 'f-db'])).toBe('f-web\nf-db\n');
+    const table = await one('table {{.Name}}\\t{{.Internal}}\\t{{.Endpoints}}', ['network', 'ls']);
+    expect(table).toBe('NAME      INTERNAL   ENDPOINTS\nf-web     false      0\nf-db      true       0\nf-cache   false      0\n');
+    expect(await one('table', ['network', 'ls', '--filter', 'name=f-cache'])).toMatch(/^NAME +ID +BRIDGE +IPV4 +IPV6 +ENDPOINTS +FLAGS\nf-cache /);
+    for (const [format, message] of <[string, string][]>[
+      ['{{.Nope}}', 'brnet: --format: no field .Nope'],
+      ['{{range .}}x{{end}}', 'brnet: --format: {{range .}} is not supported'],
+    ]) {
+      const r = await sb.brnet(['network', 'ls', '--format', format]);
+      expect(r.code, format).toBe(2);
+      expect(r.stderr.split('\n')[0], format).toBe(message);
+    }
+    const both = await sb.brnet(['network', 'ls', '--format', '{{.Name}}', '--json']);
+    expect(both.code).toBe(2);
+  });
+
+  it('network prune: networks without endpoints; --filter label=; asks on a terminal, needs --yes elsewhere', async () => {
+    await sb.brnetOk(['endpoint', 'add', 'f-db', 'pg', '--netns', 'pg', '--create-netns']);
+    const left = async () => (await sb.brnetOk(['network', 'ls', '-q'])).stdout.split('\n').filter(Boolean);
+    // no terminal, no --yes: refused (2), nothing removed
+    const refused = await sb.brnet(['network', 'prune']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe('brnet: network prune asks before removing anything, and there is no terminal to ask on\nhint: give --yes to remove without asking\n');
+    expect(await left()).toEqual(['f-web', 'f-db', 'f-cache']);
+    // --dry-run asks nothing and changes nothing
+    const dry = await sb.brnetOk(['network', 'prune', '--dry-run', '--filter', 'label=team', '--json']);
+    expect(dry.json().result).toEqual({ removed: ['f-web'] });
+    expect(await left()).toEqual(['f-web', 'f-db', 'f-cache']);
+    // on a terminal: the question, and "n" keeps everything
+    const onTty = async (answer: string) => {
+      const cmd = `env BRNET_STATE_DIR=${sb.stateDir} NO_COLOR=1 ${BRNET_BIN} network prune`;
+      return sb.exec(['script', '-qec', cmd, '/dev/null'], { input: answer, env: sb.brnetEnv() });
+    };
+    const no = await onTty('n\n');
+    expect(no.code, no.stdout).toBe(0);
+    expect(no.stdout).toContain('remove 2 networks without endpoints (f-web, f-cache)? [y/N]');
+    expect(no.stdout).toContain('nothing removed');
+    expect(await left()).toEqual(['f-web', 'f-db', 'f-cache']);
+    // --filter label=, --yes
+    expect((await sb.brnetOk(['network', 'prune', '--yes', '--filter', 'label=team=ops'])).stdout).toBe('f-web\n');
+    expect(await left()).toEqual(['f-db', 'f-cache']);
+    // "y" on a terminal
+    const yes = await onTty('y\n');
+    expect(yes.code, yes.stdout).toBe(0);
+    // script(1) mixes the echo of the answer, readline's line editing and the output
+    expect(yes.stdout).toContain('remove 1 network without endpoints (f-cache)? [y/N] ');
+    expect(yes.stdout.slice(yes.stdout.indexOf('[y/N]'))).toMatch(/\r?\nf-cache\r?\n/);
+    expect(await left()).toEqual(['f-db']);
+    // nothing left to prune; -f is --yes, as in Docker
+    const none = await sb.brnetOk(['network', 'prune', '-f']);
+    expect([none.stdout, none.stderr]).toEqual(['', 'no network without endpoints to remove\n']);
+    expect((await sb.brnetOk(['network', 'prune', '--yes', '--json'])).json()).toEqual({ removed: [] });
+    // in a batch, --yes is required
+    const batch = await sb.brnet(['batch', '-'], { input: 'network create f-x --subnet 10.88.3.0/24\nnetwork prune\n' });
+    expect(batch.code).toBe(2);
+    expect(batch.stderr).toMatch(/line 2.*network prune inside a batch needs --yes/);
+    await sb.brnetOk(['batch', '-'], { input: 'network create f-x --subnet 10.88.3.0/24\nnetwork prune --yes\n' });
+    expect(await left()).toEqual(['f-db']);
+    expect((await sb.brnet(['network', 'prune', '--yes', '--filter', 'name=f-db'])).code).toBe(2);
+    await sb.brnetOk(['network', 'rm', '--force', 'f-db']);
+  });
 });
