@@ -86,8 +86,8 @@ function mutating<R>(mode: Mode, load: () => Promise<Mutation<R>>) {
     }
     const ctx = ctxOf(cmd);
     const op = await m.operation(args, cmd);
-    const { run } = await import('./core/runner.ts');
-    await m.print(ctx, await run(ctx, op));
+    const [{ run }, { runWithProgress }] = await Promise.all([import('./core/runner.ts'), import('./ui/progress.ts')]);
+    await m.print(ctx, await runWithProgress(ctx, op, run));
   };
 }
 
@@ -283,7 +283,17 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .action(mutating(mode, async () => (await import('./commands/system.ts')).restore));
   leaf(mode, program, 'check', 'compare the kernel with the state; exit 1 on any difference')
     .addHelpText('after', '\nExamples:\n  brnet check && echo clean\n  brnet check --json\n')
-    .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/system.ts')).check(ctxOf(cmd))));
+    .action(
+      reading(mode, async (_o, cmd: Command) => {
+        const ctx = ctxOf(cmd);
+        const progress = (await import('./ui/progress.ts')).startProgress(ctx, 'check: comparing the kernel with the state');
+        try {
+          await (await import('./commands/system.ts')).check(ctx);
+        } finally {
+          progress.stop();
+        }
+      }),
+    );
 
   leaf(mode, program, 'batch [file]', 'run brnet commands from FILE (or - for stdin), one per line, all or nothing')
     .addHelpText(

@@ -150,6 +150,6 @@ export async function prune(ctx: Ctx, flags: PruneFlags): Promise<void> {
     }
     confirmed = new Set(candidates.map((n) => n.id));
   }
-  const { run } = await import('../core/runner.ts');
-  printPruned(ctx, await run(ctx, pruneNetworks(filters, confirmed)));
+  const [{ run }, { runWithProgress }] = await Promise.all([import('../core/runner.ts'), import('../ui/progress.ts')]);
+  printPruned(ctx, await runWithProgress(ctx, pruneNetworks(filters, confirmed), run));
 }

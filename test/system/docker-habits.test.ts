@@ -325,4 +325,44 @@ describeRoot('docker habits', () => {
     expect((await sb.brnet(['network', 'prune', '--yes', '--filter', 'name=f-db'])).code).toBe(2);
     await sb.brnetOk(['network', 'rm', '--force', 'f-db']);
   });
+
+  it('progress on a terminal: N/M frames on stderr; none without a terminal, with --json, or -q', async () => {
+    const lines = (n: number, i0: number) =>
+      Array.from({ length: n }, (_, i) => `network create pg${i0 + i} --subnet 10.89.${i0 + i}.0/24\nendpoint add pg${i0 + i} e --netns pg${i0 + i} --create-netns\n`).join('');
+    const onTty = async (args: string[], extra = '', input = '') => {
+      const env = `env -u NO_COLOR -u CI TERM=xterm-256color BRNET_STATE_DIR=${sb.stateDir} ${extra}`;
+      const r = await sb.exec(['script', '-qec', `${env} ${BRNET_BIN} ${args.join(' ')}${input ? ` < ${input}` : ''}`, '/dev/null'], { env: sb.brnetEnv(), timeoutMs: 60_000 });
+      expect(r.code, r.stdout).toBe(0);
+      return r.stdout;
+    };
+    const file = join(sb.stateDir, 'progress.brnet');
+    writeFileSync(file, lines(12, 0));
+    const batch = await onTty(['batch', file]);
+    expect(batch).toMatch(/batch: \d+\/24 /);
+    expect(batch).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/u);
+    expect(batch).toContain('\u001b[36m'); // the spinner is cyan
+    expect(batch).toContain('24 commands applied');
+    // network rm --force: N/M of its steps, without colour under NO_COLOR
+    const names = Array.from({ length: 12 }, (_, i) => `pg${i}`);
+    const rm = await onTty(['network', 'rm', '--force', ...names], 'NO_COLOR=1');
+    expect(rm).toMatch(/\d+\/\d+ remove networks pg0, pg1/);
+    expect(rm).not.toContain('\u001b[36m');
+    expect(rm).toContain('pg11');
+    // the same without a terminal, with --json, with -q: no frame at all
+    writeFileSync(file, lines(12, 20));
+    const piped = await sb.brnetOk(['batch', file]);
+    expect(piped.stderr).toBe('24 commands applied\n');
+    await sb.brnetOk(['batch', '-'], { input: Array.from({ length: 12 }, (_, i) => `network rm --force pg${20 + i}\n`).join('') });
+    writeFileSync(file, lines(12, 60));
+    const json = await onTty(['batch', file, '--json']);
+    expect(json).not.toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]|\u001b/u);
+    expect(JSON.parse(json)).toEqual({ commands: 24 });
+    await sb.brnetOk(['batch', '-'], { input: Array.from({ length: 12 }, (_, i) => `network rm --force pg${60 + i}\n`).join('') });
+    writeFileSync(file, lines(12, 40));
+    const quiet = await onTty(['batch', file, '-q']);
+    expect(quiet).not.toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]|\u001b/u);
+    const rmJson = await onTty(['network', 'rm', '--force', '--json', ...Array.from({ length: 12 }, (_, i) => `pg${40 + i}`)]);
+    expect(rmJson).not.toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]|\u001b/u);
+    expect(JSON.parse(rmJson).removed).toHaveLength(12);
+  });
 });
