@@ -164,7 +164,7 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .action(mutating(mode, async () => (await import('./commands/network.ts')).rm));
   leaf(mode, network, 'ls', 'list networks')
     .alias('list')
-    .option('--filter <key=value>', 'only matching networks: name=, id= (part of it), label=KEY[=VALUE], driver=bridge, internal=true|false (repeatable)', collect)
+    .option('-f, --filter <key=value>', 'only matching networks: name=, id= (part of it), label=KEY[=VALUE], driver=bridge, internal=true|false (repeatable)', collect)
     .option('--format <template>', 'print each network with a template: {{.Name}}, {{.ID}}, {{json .}}, table … (see man brnet)')
     .addHelpText(
       'after',
@@ -177,7 +177,7 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     )
     .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/network.ts')).ls(ctxOf(cmd), cmd.opts())));
   leaf(mode, network, 'inspect <name...>', 'show everything about networks, as JSON')
-    .option('--format <template>', 'print each network with a template instead: {{.Name}}, {{.Id}}, {{json .}} (see network ls --help)')
+    .option('-f, --format <template>', 'print each network with a template instead: {{.Name}}, {{.Id}}, {{json .}} (see network ls --help)')
     .addHelpText('after', "\nExamples:\n  brnet network inspect web\n  brnet network inspect web --format '{{.Id}}'\n")
     .action(
       reading(mode, async (names: string[], _o, cmd: Command) => (await import('./commands/network.ts')).inspect(ctxOf(cmd), names, cmd.opts())),

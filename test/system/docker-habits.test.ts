@@ -365,4 +365,28 @@ describeRoot('docker habits', () => {
     expect(rmJson).not.toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]|\u001b/u);
     expect(JSON.parse(rmJson).removed).toHaveLength(12);
   });
+
+  it("the README's Quick start and task guide run in order without an error", async () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const guide = readme.slice(readme.indexOf('## Quick start'), readme.indexOf('## For Docker users'));
+    const blocks = [...guide.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    // brnet's own lines; not those of the smoke script (its variables), nor those that write
+    // files outside the sandbox or feed other commands.
+    const lines = blocks
+      .flatMap((b) => b.split('\n'))
+      .map((l) => l.replace(/^.*&& (brnet )/, '$1').replace(/\s+#.*$/, '').trim())
+      .filter((l) => l.startsWith('brnet ') && !/[$>|<&]/.test(l));
+    expect(lines.length).toBeGreaterThanOrEqual(15);
+    expect(lines[0]).toBe('brnet network create web --subnet 10.20.0.0/24');
+    const fresh = await Sandbox.create();
+    try {
+      for (const line of lines) {
+        const r = await fresh.exec(['sh', '-c', `${BRNET_BIN} ${line.slice('brnet '.length)}`], { env: fresh.brnetEnv() });
+        expect(r.code, `${line}\n${r.stderr}`).toBe(0);
+      }
+      expect((await fresh.brnetOk(['network', 'ls', '-q'])).stdout.split('\n')).toContain('web');
+    } finally {
+      await fresh.destroy();
+    }
+  });
 });
