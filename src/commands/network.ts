@@ -55,11 +55,12 @@ export interface ListFlags {
 }
 
 export async function ls(ctx: Ctx, flags: ListFlags = {}): Promise<void> {
-  const { matches, parseFilters } = await import('../core/network-filter.ts');
-  const filters = parseFilters(flags.filter ?? [], ['name', 'id', 'label', 'driver', 'internal']);
+  // Loaded only for a filter: `ls` is the call people make most.
+  const filter = flags.filter?.length ? await import('../core/network-filter.ts') : null;
+  const filters = filter?.parseFilters(flags.filter ?? [], ['name', 'id', 'label', 'driver', 'internal']);
   const template = await templateOf(ctx, flags.format, 12);
   const state = await readOnly(ctx);
-  const nets = state.networks.filter((n) => matches(n, filters));
+  const nets = filter && filters ? state.networks.filter((n) => filter.matches(n, filters)) : state.networks;
   if (ctx.json) {
     const stale = await (await import('../core/status.ts')).staleSet(state);
     return printJson(nets.map((n) => networkView(n, stale)));
