@@ -99,6 +99,9 @@ describeRoot('docker habits', () => {
     const v = (await sb.brnetOk(['version', '--json'])).json();
     expect(v).toEqual({ version, runtime: expect.stringMatching(/^(bun \d+\.\d+|node v\d+\.\d+)/), firewallBackend: 'iptables', stateDir: sb.stateDir, rootless: false });
     expect((await sb.brnetOk(['version'])).stdout).toBe(`${version}\n`);
+    // the compiled executable says bun, the Node fallback node
+    expect(v.runtime).toMatch(/^bun \d+\.\d+\.\d+$/);
+    expect((await sb.brnetOk(['version', '--json'], { env: { BRNET_RUNTIME: 'node' } })).json().runtime).toMatch(/^node v\d+\.\d+\.\d+$/);
     // root of a user namespace of its own is rootless
     const env = sb.brnetEnv();
     const userns = await sb.exec(['unshare', '--user', '--map-root-user', BRNET_BIN, 'version', '--json'], { env });
