@@ -354,6 +354,12 @@ describeRoot('docker habits', () => {
     expect(batch).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/u);
     expect(batch).toContain('\u001b[36m'); // the spinner is cyan
     expect(batch).toContain('24 commands applied');
+    // restore after the bridges went: one part per network, named in the line
+    const gone = await sb.sh('for b in $(ls /sys/class/net | grep "^br-"); do ip link del "$b"; done');
+    expect(gone.code, gone.stderr).toBe(0);
+    const restore = await onTty(['restore']);
+    expect(restore).toMatch(/\d+\/\d+ network pg\d+ \(restore\)/);
+    expect((await sb.brnet(['check'])).code).toBe(0);
     // network rm --force: N/M of its steps, without colour under NO_COLOR
     const names = Array.from({ length: 12 }, (_, i) => `pg${i}`);
     const rm = await onTty(['network', 'rm', '--force', ...names], 'NO_COLOR=1');
