@@ -166,6 +166,7 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .alias('list')
     .option('-f, --filter <key=value>', 'only matching networks: name=, id= (part of it), label=KEY[=VALUE], driver=bridge, internal=true|false (repeatable)', collect)
     .option('--format <template>', 'print each network with a template: {{.Name}}, {{.ID}}, {{json .}}, table … (see man brnet)')
+    .option('--no-trunc', 'the whole 64-digit ID, in the table and in {{.ID}}')
     .addHelpText(
       'after',
       '\nThe values of one filter key are alternatives (labels excepted: all must match); different\n' +

@@ -52,13 +52,16 @@ export const rm: Mutation<Removed> = {
 export interface ListFlags {
   filter?: string[];
   format?: string;
+  /** Docker's: the whole ID in the table and in {{.ID}}. */
+  trunc?: boolean;
 }
 
 export async function ls(ctx: Ctx, flags: ListFlags = {}): Promise<void> {
   // Loaded only for a filter: `ls` is the call people make most.
   const filter = flags.filter?.length ? await import('../core/network-filter.ts') : null;
   const filters = filter?.parseFilters(flags.filter ?? [], ['name', 'id', 'label', 'driver', 'internal']);
-  const template = await templateOf(ctx, flags.format, 12);
+  const idLength = flags.trunc === false ? 64 : 12;
+  const template = await templateOf(ctx, flags.format, idLength);
   const state = await readOnly(ctx);
   const nets = filter && filters ? state.networks.filter((n) => filter.matches(n, filters)) : state.networks;
   if (ctx.json) {
@@ -71,7 +74,7 @@ export async function ls(ctx: Ctx, flags: ListFlags = {}): Promise<void> {
     ['NAME', 'ID', 'BRIDGE', 'IPV4', 'IPV6', 'ENDPOINTS', 'FLAGS'],
     nets.map((n) => [
       n.name,
-      n.id.slice(0, 12),
+      n.id.slice(0, idLength),
       n.bridge,
       n.ipv4?.subnet ?? '-',
       n.ipv6?.subnet ?? '-',

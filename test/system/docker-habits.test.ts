@@ -255,6 +255,8 @@ describeRoot('docker habits', () => {
     expect(await one('{{.Name}} {{.ID}}', ['network', 'ls', '--filter', 'name=f-web'])).toBe(`f-web ${web.id.slice(0, 12)}\n`);
     expect(await one('{{.ID}}')).toBe(`${web.id}\n`);
     expect(await one('{{.Id}}', ['network', 'ls', '--filter', 'name=f-web'])).toBe(`${web.id}\n`);
+    expect(await one('{{.ID}}', ['network', 'ls', '--filter', 'name=f-web', '--no-trunc'])).toBe(`${web.id}\n`);
+    expect((await sb.brnetOk(['network', 'ls', '-f', 'name=f-web', '--no-trunc'])).stdout.split('\n')[1]).toMatch(new RegExp(`^f-web +${web.id} +${web.bridge} `));
     const fields: [string, string][] = [
       ['Name', 'f-web'],
       ['Id', web.id],
