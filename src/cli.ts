@@ -8,6 +8,7 @@ import type { Mutation } from './commands/mutation.ts';
 import { BrnetError, ExitCode, errorChain, invalid } from './errors.ts';
 import type { Ctx } from './core/context.ts';
 import type { Operation } from './core/runner.ts';
+import { habitError, helpAsFlag, helpPath } from './ui/argv.ts';
 import { disableColor } from './ui/color.ts';
 import { write } from './tty.ts';
 
@@ -85,8 +86,8 @@ function mutating<R>(mode: Mode, load: () => Promise<Mutation<R>>) {
     }
     const ctx = ctxOf(cmd);
     const op = await m.operation(args, cmd);
-    const { run } = await import('./core/runner.ts');
-    await m.print(ctx, await run(ctx, op));
+    const [{ run }, { runWithProgress }] = await Promise.all([import('./core/runner.ts'), import('./ui/progress.ts')]);
+    await m.print(ctx, await runWithProgress(ctx, op, run));
   };
 }
 
@@ -117,10 +118,18 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
   program.addHelpText(
     'after',
     '\nExamples:\n  brnet network create web\n  brnet endpoint add web app --netns app --create-netns -p 8080:80\n' +
-      '  brnet network ls\n  brnet restore\n\n`brnet <command> <verb> --help` shows every option; `man brnet` is the manual.\n',
+      '  brnet network ls\n  brnet restore\n\n`brnet <command> <verb> --help` (or `brnet help <command> <verb>`) shows every option;\n`man brnet` is the manual.\n',
   );
 
-  const network = program.command('network').summary('create, remove, list and inspect networks').description('Manage bridge networks');
+  const network = program
+    .command('network')
+    .summary('create, remove, list and inspect networks')
+    .description('Manage bridge networks')
+    .addHelpText(
+      'after',
+      '\nA network is named by its name, its ID, or a unique prefix of its ID (4 hex digits or more).\n' +
+        '\nExamples:\n  brnet network create web --subnet 10.20.0.0/24\n  brnet network ls\n  brnet network inspect web\n  brnet network rm --force web\n',
+    );
   leaf(mode, network, 'create <name>', 'create a network: a bridge, its addresses and its firewall rules')
     .option('--subnet <cidr>', 'subnet in CIDR form; once per family (repeatable; default: the first free subnet of the address pools)', collect)
     .option('--gateway <ip>', 'gateway address inside its subnet (repeatable, one per family; default: the first host address)', collect)
@@ -143,24 +152,62 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .option('--trusted-interface <if>', 'host interface allowed direct access to endpoints (repeatable)', collect)
     .option('-o, --opt <key=value>', 'Docker driver option, e.g. com.docker.network.bridge.enable_icc=false (repeatable)', collect)
     .option('--label <key=value>', 'label stored with the network (repeatable)', collect)
+    .option('-d, --driver <driver>', 'accepted for Docker habits: bridge, the only driver (default: bridge)')
     .option('--if-not-exists', 'succeed without change if the network exists with the same settings')
     .addHelpText('after', '\nExamples:\n  brnet network create web\n  brnet network create db --subnet 10.20.0.0/24 --ipv6 --no-icc\n')
     .action(mutating(mode, async () => (await import('./commands/network.ts')).create));
   leaf(mode, network, 'rm <name...>', 'remove networks, their bridges and rules')
     .alias('remove')
-    .option('-f, --force', 'remove the network\'s endpoints first')
+    .option('-f, --force', 'remove the network\'s endpoints first (and forget a bridge that is not brnet\'s, leaving the device); unlike Docker\'s -f, a missing network is still an error: see --if-exists')
     .option('--if-exists', 'succeed if a network does not exist')
     .addHelpText('after', '\nExamples:\n  brnet network rm web\n  brnet network rm --force --if-exists web db\n')
     .action(mutating(mode, async () => (await import('./commands/network.ts')).rm));
   leaf(mode, network, 'ls', 'list networks')
     .alias('list')
-    .addHelpText('after', '\nExamples:\n  brnet network ls\n  brnet network ls -q\n')
-    .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/network.ts')).ls(ctxOf(cmd))));
+    .option('-f, --filter <key=value>', 'only matching networks: name=, id= (part of it), label=KEY[=VALUE], driver=bridge, internal=true|false (repeatable)', collect)
+    .option('--format <template>', 'print each network with a template: {{.Name}}, {{.ID}}, {{json .}}, table … (see man brnet)')
+    .option('--no-trunc', 'the whole 64-digit ID, in the table and in {{.ID}}')
+    .addHelpText(
+      'after',
+      '\nThe values of one filter key are alternatives (labels excepted: all must match); different\n' +
+        'keys must all match. --format fields: .ID (12 digits) .Id .Name .Driver .Scope .Bridge\n' +
+        '.Subnets .IPv4 .IPv6 .Internal .Labels .Endpoints .CreatedAt; `table` first adds a header\n' +
+        'and aligns the columns between \\t; `json` is {{json .}}.\n' +
+        '\nExamples:\n  brnet network ls\n  brnet network ls -q\n  brnet network ls --filter label=team=ops --filter internal=false\n' +
+        "  brnet network ls --format '{{.Name}} {{.ID}}'\n  brnet network ls --format 'table {{.Name}}\\t{{.Subnets}}\\t{{.Endpoints}}'\n",
+    )
+    .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/network.ts')).ls(ctxOf(cmd), cmd.opts())));
   leaf(mode, network, 'inspect <name...>', 'show everything about networks, as JSON')
-    .addHelpText('after', '\nExamples:\n  brnet network inspect web\n')
-    .action(reading(mode, async (names: string[], _o, cmd: Command) => (await import('./commands/network.ts')).inspect(ctxOf(cmd), names)));
+    .option('-f, --format <template>', 'print each network with a template instead: {{.Name}}, {{.Id}}, {{json .}} (see network ls --help)')
+    .addHelpText('after', "\nExamples:\n  brnet network inspect web\n  brnet network inspect web --format '{{.Id}}'\n")
+    .action(
+      reading(mode, async (names: string[], _o, cmd: Command) => (await import('./commands/network.ts')).inspect(ctxOf(cmd), names, cmd.opts())),
+    );
 
-  const endpoint = program.command('endpoint').summary('attach network namespaces to networks: add, remove, link, list and inspect endpoints').description('Manage endpoints: veth pairs joining a network namespace to a network');
+  leaf(mode, network, 'prune', 'remove every network without endpoints')
+    .option('--filter <key=value>', 'only networks with this label: label=KEY or label=KEY=VALUE (repeatable: all must match)', collect)
+    .option('-y, --yes', 'do not ask (needed when there is no terminal to ask on)')
+    .option('-f, --force', 'the same as --yes (Docker\'s spelling)')
+    .addHelpText(
+      'after',
+      '\nOn a terminal it lists the networks and asks; elsewhere --yes is required (exit 2 without).\n' +
+        '\nExamples:\n  brnet network prune\n  brnet network prune --yes --filter label=env=test\n',
+    )
+    .action(
+      mode.sink
+        ? mutating(mode, async () => (await import('./commands/network.ts')).pruneInBatch)
+        : async (_o, cmd: Command) => (await import('./commands/network.ts')).prune(ctxOf(cmd), cmd.opts()),
+    );
+
+  const endpoint = program
+    .command('endpoint')
+    .summary('attach network namespaces to networks: add, remove, link, list and inspect endpoints')
+    .description('Manage endpoints: veth pairs joining a network namespace to a network')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  brnet endpoint add web app --netns app --create-netns -p 8080:80\n  brnet endpoint ls web\n' +
+        '  brnet endpoint inspect web app\n  brnet endpoint rm web app\n',
+    );
   leaf(mode, endpoint, 'add <network> <endpoint>', 'attach a network namespace to a network with a veth pair')
     .requiredOption('--netns <ns>', 'the namespace: a name under /run/netns, a path, or pid:PID')
     .option('--create-netns', 'create the named namespace if it is missing (deleted again with its last endpoint)')
@@ -200,7 +247,15 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .addHelpText('after', '\nExamples:\n  brnet endpoint inspect web app\n')
     .action(reading(mode, async (network: string, name: string, _o, cmd: Command) => (await import('./commands/endpoint.ts')).inspect(ctxOf(cmd), network, name)));
 
-  const port = program.command('port').summary('publish, unpublish and list published ports').description('Publish endpoint ports on the host');
+  const port = program
+    .command('port')
+    .summary('publish, unpublish and list published ports')
+    .description('Publish endpoint ports on the host')
+    .addHelpText(
+      'after',
+      '\nSPEC: [HOSTIP:][HOSTPORT[-END]:]PORT[-END][/tcp|udp|sctp] (see `brnet port publish --help`).\n' +
+        '\nExamples:\n  brnet port publish web app 8080:80\n  brnet port ls web\n  brnet port unpublish web app 80\n',
+    );
   leaf(mode, port, 'publish <network> <endpoint> <spec...>', 'publish endpoint ports on host ports')
     .addHelpText(
       'after',
@@ -223,7 +278,11 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
       ),
     );
 
-  const config = program.command('config').summary('host-wide settings').description('Show or change host-wide settings');
+  const config = program
+    .command('config')
+    .summary('host-wide settings')
+    .description('Show or change host-wide settings')
+    .addHelpText('after', '\nExamples:\n  brnet config show\n  brnet config set userland-proxy true\n');
   leaf(mode, config, 'show', 'show the host-wide settings')
     .addHelpText('after', '\nExamples:\n  brnet config show\n  brnet config show --json\n')
     .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/config.ts')).show(ctxOf(cmd))));
@@ -249,7 +308,17 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
   restore.option('--watch', 'stay and restore again after every flush or reload, until stopped');
   leaf(mode, program, 'check', 'compare the kernel with the state; exit 1 on any difference')
     .addHelpText('after', '\nExamples:\n  brnet check && echo clean\n  brnet check --json\n')
-    .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/system.ts')).check(ctxOf(cmd))));
+    .action(
+      reading(mode, async (_o, cmd: Command) => {
+        const ctx = ctxOf(cmd);
+        const progress = (await import('./ui/progress.ts')).startProgress(ctx, 'check: comparing the kernel with the state');
+        try {
+          await (await import('./commands/system.ts')).check(ctx);
+        } finally {
+          progress.stop();
+        }
+      }),
+    );
 
   leaf(mode, program, 'explain', "what brnet's rules do to one packet, from its rule model and the live host (nothing is sent)")
     .requiredOption('--from <src>', 'NETWORK/ENDPOINT, host, or an IP address (a client outside, or on another bridge)')
@@ -284,12 +353,8 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     .action(reading(mode, async (shell: string, _o, cmd: Command) => (await import('./commands/completion.ts')).completion(shell, cmd, VERSION)));
 
   leaf(mode, program, 'version', 'print the version')
-    .addHelpText('after', '\nExamples:\n  brnet version\n  brnet --version\n')
-    .action(
-      reading(mode, () => {
-        write(1, `${VERSION}\n`);
-      }),
-    );
+    .addHelpText('after', '\nExamples:\n  brnet version\n  brnet --version\n  brnet version --json\n')
+    .action(reading(mode, async (_o, cmd: Command) => (await import('./commands/version.ts')).version(ctxOf(cmd), VERSION)));
   return program;
 }
 
@@ -325,10 +390,26 @@ function usageError(str: string): void {
 
 function report(err: BrnetError): void {
   if (jsonErrors) {
-    write(2, `${JSON.stringify({ error: { code: err.code, message: err.message, exitCode: err.exitCode } })}\n`);
+    // hint only when there is one: scripts that compare the other three fields keep working.
+    write(2, `${JSON.stringify({ error: { code: err.code, message: err.message, exitCode: err.exitCode, ...(err.hint ? { hint: err.hint } : {}) } })}\n`);
   } else {
     write(2, `brnet: ${err.message}\n`);
     if (err.hint) write(2, `hint: ${err.hint}\n`);
+  }
+}
+
+/**
+ * `brnet help network frobnicate` is an unknown command, as `brnet network frobnicate` is,
+ * where `--help` would show the noun's help instead.
+ */
+function checkHelpPath(program: Command, path: string[] | null): void {
+  let cmd = program;
+  for (const word of path ?? []) {
+    if (!cmd.commands.length) return; // a leaf: the rest are its arguments
+    const sub = cmd.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    const where = ['brnet', ...(cmd === program ? [] : [cmd.name()])].join(' ');
+    if (!sub) throw invalid(`unknown command '${word}'`, `run: ${where} --help`);
+    cmd = sub;
   }
 }
 
@@ -336,7 +417,10 @@ export async function main(argv = process.argv): Promise<number> {
   jsonErrors = argv.includes('--json');
   const program = buildProgram();
   try {
-    await program.parseAsync(argv);
+    const habit = habitError(argv.slice(2));
+    if (habit) throw habit;
+    checkHelpPath(program, helpPath(argv.slice(2)));
+    await program.parseAsync([...argv.slice(0, 2), ...helpAsFlag(argv.slice(2))]);
     return ExitCode.ok;
   } catch (e) {
     if (e instanceof CommanderError) {

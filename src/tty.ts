@@ -8,8 +8,20 @@ import { environment } from './errors.ts';
 
 export type Fd = 1 | 2;
 
+/** While a progress line is on the terminal, every write goes around it (ui/progress.ts). */
+let around: ((writeIt: () => void) => void) | null = null;
+
+export function writeAround(fn: typeof around): void {
+  around = fn;
+}
+
 /** Writes all of text to fd: blocking, and quiet once the reader has gone (`brnet … | head`). */
 export function write(fd: Fd, text: string): void {
+  if (around) return around(() => writeAll(fd, text));
+  writeAll(fd, text);
+}
+
+function writeAll(fd: Fd, text: string): void {
   const buf = Buffer.from(text);
   let off = 0;
   while (off < buf.length) {

@@ -16,7 +16,10 @@ export interface Ctx {
 export function requireRoot(ctx: Ctx): void {
   if (ctx.dryRun) return;
   if (process.getuid && process.getuid() !== 0) {
-    throw environment('this command changes the network and must run as root', 'run it with sudo, or as root');
+    throw environment(
+      'this command changes the network and must run as root',
+      'run it with sudo, or as root; --dry-run shows the plan without root (it needs read access to the state dir)',
+    );
   }
 }
 

@@ -10,7 +10,7 @@ import { tolerantBatchStep, vethsGoneStep } from '../net/veth.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
 import { type Member, defaultRouteOwners, membersIn, routeLine } from './default-routes.ts';
 import { withoutLinksTo } from './links.ts';
-import { findNetwork } from './lookup.ts';
+import { findNetwork, resolveNetwork } from './lookup.ts';
 import type { Step } from '../plan/steps.ts';
 import type { Operation, Plan } from './runner.ts';
 
@@ -21,14 +21,14 @@ export interface Removed {
 export function removeEndpoints(network: string, names: string[], opts: { ifExists?: boolean }): Operation<Removed> {
   return { what: `remove endpoint${names.length > 1 ? 's' : ''} ${names.map((n) => `${network}/${n}`).join(', ')}`, plan: async (state, host): Promise<Plan<Removed>> => {
     const none = { state: null, steps: [], result: { removed: [] } };
-    const found = state.networks.find((x) => x.name === network);
+    const found = resolveNetwork(state, network);
     if (!found && opts.ifExists) return none;
     const n = found ?? findNetwork(state, network); // the usual not-found error
     const gone: Endpoint[] = [];
     for (const name of new Set(names)) {
       const ep = n.endpoints.find((e) => e.name === name);
       if (ep) gone.push(ep);
-      else if (!opts.ifExists) throw notFound(`endpoint ${name} not found in network ${network}`, `list them with: brnet endpoint ls ${network}`);
+      else if (!opts.ifExists) throw notFound(`endpoint ${name} not found in network ${n.name}`, `list them with: brnet endpoint ls ${n.name}`);
     }
     if (!gone.length) return none;
     const nextNet: Network = { ...n, endpoints: withoutLinksTo(n.endpoints.filter((e) => !gone.includes(e)), gone) };

@@ -163,7 +163,7 @@ export async function addEndpoint(network: string, name: string, flags: AddFlags
     await listening;
     const net = findNetwork(state, network);
     if (net.endpoints.some((e) => e.name === name)) {
-      throw conflict(`endpoint ${name} already exists in network ${network}`, `remove it first: brnet endpoint rm ${network} ${name}`);
+      throw conflict(`endpoint ${name} already exists in network ${net.name}`, `remove it first: brnet endpoint rm ${net.name} ${name}`);
     }
     const ipv4 = assignAddress(net, 4, spec.ip);
     const ipv6 = assignAddress(net, 6, spec.ip6);
@@ -173,13 +173,13 @@ export async function addEndpoint(network: string, name: string, flags: AddFlags
     const mac = spec.mac ?? stableMac(`endpoint:${net.id}:${name}`);
     const macUser = net.endpoints.find((e) => e.mac === mac);
     if (macUser || mac === net.bridgeMac) {
-      throw conflict(`MAC address ${mac} is already used by ${macUser ? `endpoint ${macUser.name}` : `bridge ${net.bridge}`} in network ${network}`);
+      throw conflict(`MAC address ${mac} is already used by ${macUser ? `endpoint ${macUser.name}` : `bridge ${net.bridge}`} in network ${net.name}`);
     }
 
     const ref = spec.netns;
     const members = membersIn(state, ref.path);
     const twin = members.find((m) => m.network === net);
-    if (twin) throw conflict(`namespace ${ref.spec} is already attached to network ${network} as endpoint ${twin.endpoint.name}`);
+    if (twin) throw conflict(`namespace ${ref.spec} is already attached to network ${net.name} as endpoint ${twin.endpoint.name}`);
     const status = host.netnsStatus(ref.path);
     const createNetns = status === 'missing' && spec.createNetns && ref.name !== null ? ref.name : null;
     if (!createNetns) requireNetns(ref, status);

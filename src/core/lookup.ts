@@ -1,11 +1,33 @@
 // Finding objects in the state, with the not-found errors every command shares.
-import { notFound } from '../errors.ts';
+import { invalid, notFound } from '../errors.ts';
 import { ipFamily } from '../net/addr-text.ts';
 import { type Endpoint, type Network, type Port, type State, modeOf } from '../state/schema.ts';
 
-export function findNetwork(state: State, name: string): Network {
-  const n = state.networks.find((x) => x.name === name);
-  if (!n) throw notFound(`network ${name} not found`, 'list networks with: brnet network ls');
+/** Docker accepts an ID prefix of any length; four hex digits keep typos from matching. */
+const ID_PREFIX = /^[0-9a-f]{4,64}$/;
+
+/**
+ * The network a user named: by its name, else by its full ID or a unique ID prefix (as Docker
+ * does). A name always wins, so a network called `beef` stays reachable whatever IDs exist.
+ * An ambiguous prefix is bad input (2) that lists the candidates; no match is undefined.
+ */
+export function resolveNetwork(state: State, ref: string): Network | undefined {
+  const byName = state.networks.find((x) => x.name === ref);
+  if (byName || !ID_PREFIX.test(ref)) return byName;
+  const hits = state.networks.filter((x) => x.id.startsWith(ref));
+  if (hits.length > 1) {
+    const shown = hits.slice(0, 5).map((x) => `${x.name} (${x.id.slice(0, 12)})`).join(', ');
+    throw invalid(
+      `network ID prefix ${ref} is ambiguous: it matches ${shown}${hits.length > 5 ? `, and ${hits.length - 5} more` : ''}`,
+      'give more digits of the ID, or the name',
+    );
+  }
+  return hits[0];
+}
+
+export function findNetwork(state: State, ref: string): Network {
+  const n = resolveNetwork(state, ref);
+  if (!n) throw notFound(`network ${ref} not found`, 'list networks with: brnet network ls');
   return n;
 }
 

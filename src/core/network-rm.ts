@@ -7,6 +7,7 @@ import { isOwnMark, parseMark } from '../net/marks.ts';
 import type { Network, State } from '../state/schema.ts';
 import type { Step } from '../plan/steps.ts';
 import type { Host } from './host.ts';
+import { resolveNetwork } from './lookup.ts';
 import type { Operation, Plan } from './runner.ts';
 
 export interface Removed {
@@ -16,16 +17,17 @@ export interface Removed {
 export function removeNetworks(names: string[], opts: { force?: boolean; ifExists?: boolean }): Operation<Removed> {
   return { what: `remove network${names.length > 1 ? 's' : ''} ${names.join(', ')}`, plan: async (state, live: Host): Promise<Plan<Removed>> => {
     const targets: Network[] = [];
-    for (const name of new Set(names)) {
-      const n = state.networks.find((x) => x.name === name);
+    for (const ref of new Set(names)) {
+      const n = resolveNetwork(state, ref);
       if (!n) {
         if (opts.ifExists) continue;
-        throw notFound(`network ${name} not found`);
+        throw notFound(`network ${ref} not found`);
       }
+      if (targets.includes(n)) continue; // named twice, by name and by ID
       if (n.endpoints.length && !opts.force) {
         throw conflict(
-          `network ${name} has ${n.endpoints.length} endpoint${n.endpoints.length > 1 ? 's' : ''}`,
-          `remove them first, or use: brnet network rm --force ${name}`,
+          `network ${n.name} has ${n.endpoints.length} endpoint${n.endpoints.length > 1 ? 's' : ''}`,
+          `remove them first, or use: brnet network rm --force ${n.name}`,
         );
       }
       refuseForeignBridge(n, live, state.instance, opts.force === true);

@@ -40,6 +40,7 @@ class AtomicStateFile {
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'ENOENT') return null;
+      if (err.code === 'EACCES' || err.code === 'EPERM') throw accessDenied(dirname(this.file), 'read');
       throw environment(`cannot read state file ${this.file}: ${err.message}`);
     }
     let raw: unknown;
@@ -167,19 +168,34 @@ export function trustStateDir(dir: string): void {
     try {
       st = lstatSync(path);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code === 'EACCES' || code === 'EPERM') throw accessDenied(dir, 'read');
       throw environment(`cannot check ${path}: ${(e as Error).message}`);
     }
     const fix = kind === 'dir' ? `chown ${uid} ${path} && chmod 0700 ${path}` : `chown ${uid} ${path} && chmod go-w ${path}`;
     if (st.isSymbolicLink()) throw environment(`${path} is a symlink: brnet does not follow links in its state directory`, `replace it with the real ${kind === 'dir' ? 'directory' : 'file'}`);
     if (kind === 'dir' && !st.isDirectory()) throw environment(`${path} is not a directory`, 'give a directory with --state-dir');
     if (kind === 'file' && !st.isFile()) throw environment(`${path} is not a regular file`, `move it away`);
-    if (st.uid !== uid) throw environment(`${path} belongs to uid ${st.uid}, not to the user running brnet (uid ${uid})`, fix);
+    // Root's files are trusted by anyone: a user who is not root only reads them.
+    if (st.uid !== uid && st.uid !== 0) throw environment(`${path} belongs to uid ${st.uid}, not to the user running brnet (uid ${uid})`, fix);
     if (st.mode & 0o022) throw environment(`${path} is writable by ${st.mode & 0o002 ? 'anyone' : 'its group'}`, fix);
   };
   check(dir, 'dir');
   for (const f of ['state.json', 'state.json.bak', 'netns.pending', 'firewall.migrating']) check(join(dir, f), 'file');
   check(join(dir, 'state.lock'), 'any');
+}
+
+/**
+ * The usual cause is a user who is not root, on root's state dir: what needs root, and what
+ * needs only read access, in one line each.
+ */
+function accessDenied(dir: string, what: 'read' | 'write' | 'create'): Error {
+  const uid = process.geteuid?.() ?? 0;
+  return environment(
+    `permission denied: cannot ${what} the state dir ${dir} as uid ${uid}`,
+    'commands that change the network need root (sudo brnet ...); --dry-run and read-only commands (ls, inspect, config show) need only read access to the state dir',
+  );
 }
 
 export async function readState(dir: string): Promise<Db> {
@@ -200,6 +216,8 @@ export async function withLock<T>(dir: string, onWait: () => void, fn: () => Pro
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw accessDenied(dir, 'create');
     throw environment(`cannot create state directory ${dir}: ${(e as Error).message}`, 'run brnet as root');
   }
   trustStateDir(dir); // before the lock is made in it
@@ -225,6 +243,7 @@ export async function withLock<T>(dir: string, onWait: () => void, fn: () => Pro
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EACCES' || err.code === 'EPERM') throw accessDenied(dir, 'write');
       if (err.code !== 'ELOCKED') throw environment(`cannot lock ${lockPath}: ${err.message}`);
       if (signalled()) throw interruptedError(false); // nothing is held or changed yet
       if (Date.now() > deadline) {

@@ -608,7 +608,7 @@ describeRoot('endpoint add: bad input and failures change nothing', () => {
   it('--json errors are one JSON object on stderr', async () => {
     const r = await sb.brnet([...add2('web', 'ep1', '--netns', 'x'), '--json']);
     expect(r.code).toBe(4);
-    expect(JSON.parse(r.stderr)).toEqual({ error: { code: 'CONFLICT', message: expect.stringContaining('ep1'), exitCode: 4 } });
+    expect(JSON.parse(r.stderr)).toMatchObject({ error: { code: 'CONFLICT', message: expect.stringContaining('ep1'), exitCode: 4 } });
   });
 
   it('a failure half-way rolls back the veth, the rules and a created namespace; the state is unchanged', async () => {

@@ -63,7 +63,7 @@ describeRoot('help, usage errors, JSON and tables', () => {
       [['network', 'create', 'x', '--subnt', '10.9.0.0/24'], /^brnet: unknown option '--subnt'$/, 'hint: Did you mean --subnet?'],
       [['endpoint', 'add', 'x', 'y', '--netns', 'ns', '--create-ns'], /^brnet: unknown option '--create-ns'$/, 'hint: Did you mean --create-netns?'],
       [['--jsn', 'network', 'ls'], /^brnet: unknown option '--jsn'$/, 'hint: Did you mean --json?'],
-      [['completion', 'fish'], /^brnet: .*'fish' is invalid.*bash, zsh/, ''],
+      [['completion', 'fish'], /^brnet: no completion script for fish: brnet completes bash or zsh$/, 'hint: brnet completion bash, or brnet completion zsh'],
       [['network', 'create'], /^brnet: missing required argument 'name'$/, ''],
       [['network', 'create', 'bad/name'], /^brnet: invalid network name "bad\/name"/, ''],
     ];
@@ -81,7 +81,7 @@ describeRoot('help, usage errors, JSON and tables', () => {
     const j = await sb.brnet(['network', 'create', 'x', '--subnt', '10.9.0.0/24', '--json']);
     expect(j.code).toBe(2);
     expect(j.stdout).toBe('');
-    expect(JSON.parse(j.stderr)).toEqual({ error: { code: 'USAGE', message: "unknown option '--subnt'", exitCode: 2 } });
+    expect(JSON.parse(j.stderr)).toEqual({ error: { code: 'USAGE', message: "unknown option '--subnt'", exitCode: 2, hint: 'Did you mean --subnet?' } });
     expect(existsSync(join(sb.stateDir, 'state.json'))).toBe(false);
   });
 
@@ -136,7 +136,7 @@ describeRoot('help, usage errors, JSON and tables', () => {
     expect(json.code).toBe(3);
     expect(json.stdout).toBe('');
     expect(json.stderr.trimEnd().split('\n')).toHaveLength(1);
-    expect(JSON.parse(json.stderr)).toEqual({ error: { code: 'NOT_FOUND', message: 'network nope not found', exitCode: 3 } });
+    expect(JSON.parse(json.stderr)).toEqual({ error: { code: 'NOT_FOUND', message: 'network nope not found', exitCode: 3, hint: 'list networks with: brnet network ls' } });
 
     const taken = await sb.brnet(['network', 'create', 'web', '--json']);
     expect(taken.code).toBe(4);
