@@ -294,8 +294,8 @@ const MANAGERS: Manager[] = [
     links: [],
     paths: ['/run/firewalld'],
     procs: ['firewalld'],
-    means: "its zones may reject forwarded traffic, and a reload may remove other programs' rules",
-    hint: 'run brnet restore after a firewalld reload, and check with brnet check',
+    means: "its forward chain rejects what no zone allows (brnet binds its bridges to zone brnet, with policy brnet-forwarding), and its start, reload and stop flush every iptables table",
+    hint: 'run brnet restore --watch (contrib/brnet-restore.service) to put brnet\'s rules back after each reload',
   },
   {
     id: 'ufw',

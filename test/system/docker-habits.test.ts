@@ -404,7 +404,10 @@ describeRoot('docker habits', () => {
         const r = await fresh.exec(['sh', '-c', `${BRNET_BIN} ${line.slice('brnet '.length)}`], { env: fresh.brnetEnv() });
         expect(r.code, `${line}\n${r.stderr}`).toBe(0);
       }
-      expect((await fresh.brnetOk(['network', 'ls', '-q'])).stdout.split('\n')).toContain('web');
+      // The guide ends by taking it all away again.
+      expect(lines.at(-1)).toBe('brnet reset --yes');
+      expect((await fresh.brnetOk(['network', 'ls', '-q'])).stdout).toBe('');
+      expect((await fresh.brnet(['check'])).code).toBe(0);
     } finally {
       await fresh.destroy();
     }

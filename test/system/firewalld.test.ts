@@ -108,7 +108,7 @@ for (const backend of BACKENDS) {
         const t = Date.now();
         expect(await waitFor(async () => (await clean(sb)) && (await works()), 3_000)).toBe(true);
         latencies.push(Date.now() - t);
-        if (backend === 'iptables') expect(repairs(w).length).toBeGreaterThanOrEqual(4);
+        if (backend === 'iptables') expect(repairs(w).length).toBeGreaterThanOrEqual(3); // one per reload at least: each flushes iptables
         expect(w.stderr(), w.stderr()).not.toMatch(/warning: cannot repair/);
         console.log(`firewalld (${backend}): reload → clean and passing after ${latencies.join(', ')} ms`);
       } finally {
