@@ -18,6 +18,8 @@ export interface Packet {
   /** The device groups of iif and oif (brnet's bridges are in BRIDGE_GROUP). */
   iifGroup: number | null;
   oifGroup: number | null;
+  /** Known only for a reply (the explained packet's own source port is the client's choice). */
+  sport?: number;
   /** A reply of a connection conntrack knows (else the packet opens one: NEW). */
   established?: boolean;
 }
@@ -111,6 +113,19 @@ export function compile(spec: string): Compiled {
         add((p) => t(p.dport));
         break;
       }
+      case '--sport': {
+        // The source port of a packet that opens a connection is the client's ephemeral one,
+        // unknown here: brnet matches it only together with ESTABLISHED (a link's replies),
+        // which such a packet never is.
+        const t = portTest(v);
+        add((p) => p.sport !== undefined && t(p.sport));
+        break;
+      }
+      case '--icmpv6-type':
+        // The packet explained without a port is an echo request; brnet's ICMPv6 matches are
+        // neighbour discovery (for links), which it is not.
+        add(() => v === 'echo-request' || v === '128');
+        break;
       case '--ctstate':
         add((p) => v.split(',').includes(p.established ? 'ESTABLISHED' : 'NEW'));
         break;

@@ -59,6 +59,14 @@ describeRoot(`endpoint link / unlink on an ICC-off network [${backend}]`, () => 
     expect((await sb.brnetOk(['endpoint', 'ls', 'quiet', '--json'])).json()[0].links).toEqual([{ to: 'b', proto: 'tcp', port: 80 }]);
     // a rule each way per family, marked as endpoint a's (IPv6's neighbour discovery is the network's)
     expect(await ruleOfA()).toHaveLength(4);
+    // explain agrees with the traffic just measured, and names the link's rule
+    const verdict = async (from: string, to: string) => (await sb.brnetOk(['explain', '--from', from, '--to', to, '--json'])).json();
+    const ok = await verdict('quiet/a', 'quiet/b:80');
+    expect(ok.verdict).toBe('allowed');
+    expect(ok.rules.some((x: { owner: string; rule: string }) => x.owner === 'quiet:a' && x.rule.includes('--dport 80'))).toBe(true);
+    expect((await verdict('quiet/a', 'quiet/b:81')).verdict).toBe('blocked');
+    expect((await verdict('quiet/b', 'quiet/a:80')).verdict).toBe('blocked');
+    expect((await verdict('quiet/a', '[fd41::3]:80')).verdict).toBe('allowed');
     await clean();
   });
 
