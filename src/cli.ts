@@ -8,6 +8,7 @@ import type { Mutation } from './commands/mutation.ts';
 import { BrnetError, ExitCode, errorChain, invalid } from './errors.ts';
 import type { Ctx } from './core/context.ts';
 import type { Operation } from './core/runner.ts';
+import { defaultStateDir } from './net/rootless.ts';
 import { disableColor } from './ui/color.ts';
 import { write } from './tty.ts';
 
@@ -26,7 +27,7 @@ function ctxOf(cmd: Command): Ctx {
   jsonErrors = Boolean(g.json);
   const silent = Boolean(g.json || g.quiet);
   return {
-    stateDir: g.stateDir || process.env.BRNET_STATE_DIR || '/var/lib/brnet',
+    stateDir: g.stateDir || process.env.BRNET_STATE_DIR || defaultStateDir(),
     dryRun: Boolean(g.dryRun),
     json: Boolean(g.json),
     quiet: Boolean(g.quiet),
@@ -42,7 +43,7 @@ function ctxOf(cmd: Command): Ctx {
 function globalOptions(cmd: Command): Command {
   return cmd
     .optionsGroup('Global Options:')
-    .option('--state-dir <dir>', 'state directory (default: /var/lib/brnet; env BRNET_STATE_DIR)', undefined)
+    .option('--state-dir <dir>', 'state directory (default: /var/lib/brnet, rootless $XDG_RUNTIME_DIR/brnet; env BRNET_STATE_DIR)', undefined)
     .option('--json', 'machine-readable output on stdout')
     .option('-q, --quiet', 'names only for ls; nothing on success otherwise')
     .option('--dry-run', 'print the exact plan and change nothing')

@@ -6,6 +6,8 @@ import { randomHex } from '../net/marks.ts';
 import type { Pending } from '../state/journal.ts';
 import { bridgeUpSteps } from '../net/bridge.ts';
 import { ipBatchStep } from '../net/ipcmd.ts';
+import { deleteOwnNetnsStep, inRunNetns } from '../net/netns-own.ts';
+import { namedNetnsPath } from '../net/rootless.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
 import { nsConfigStep, statIdentity, tolerantBatchStep, vethAddStep } from '../net/veth.ts';
 import { defaultRouteOwners, membersIn } from './default-routes.ts';
@@ -75,8 +77,9 @@ export function restore(): Operation<Restored> {
 }
 
 function leftoverSteps(cmp: Comparison): Step[] {
-  const lines = [...cmp.orphanLinks.map((l) => `link del dev ${l}`), ...cmp.orphanNetns.map((p) => `netns del ${p.name}`)];
-  return lines.length ? [tolerantBatchStep(lines)] : [];
+  const [inRun, own] = [cmp.orphanNetns.filter((p) => inRunNetns(namedNetnsPath(p.name))), cmp.orphanNetns.filter((p) => !inRunNetns(namedNetnsPath(p.name)))];
+  const lines = [...cmp.orphanLinks.map((l) => `link del dev ${l}`), ...inRun.map((p) => `netns del ${p.name}`)];
+  return [...(lines.length ? [tolerantBatchStep(lines)] : []), ...(own.length ? [deleteOwnNetnsStep(own.map((p) => namedNetnsPath(p.name)))] : [])];
 }
 
 function networkSteps(

@@ -1,4 +1,5 @@
-// Network namespaces as `--netns NS` names them: a name under /run/netns, a path, or pid:PID.
+// Network namespaces as `--netns NS` names them: a name under /run/netns (rootless, maybe
+// `$XDG_RUNTIME_DIR/brnet/netns`: see rootless.ts), a path, or pid:PID.
 // Checking that one exists costs no process (stat/statfs); looking inside costs exactly one
 // (`nsenter --net=PATH -- ip -j -batch -`, links and default routes together).
 import { isIpText, isNetnsName, isPid, isSafePath } from '../validate/values.ts';
@@ -8,6 +9,7 @@ import { environment, invalid, notFound } from '../errors.ts';
 import { run } from './exec.ts';
 import { parseJsonArray } from './host.ts';
 import { ipArgv } from './ipcmd.ts';
+import { namedNetnsPath, permissionHint } from './rootless.ts';
 
 export const NETNS_DIR = '/run/netns';
 
@@ -34,7 +36,7 @@ export function parseNetns(spec: string): NetnsRef {
   if (!isNetnsName(spec)) {
     throw invalid(`invalid namespace name "${spec}": use letters, digits and _ . @ + : -, starting with a letter, digit or _`);
   }
-  return { spec, path: `${NETNS_DIR}/${spec}`, name: spec };
+  return { spec, path: namedNetnsPath(spec), name: spec };
 }
 
 export type NetnsStatus = 'ok' | 'missing' | 'not-netns' | 'host';
@@ -59,7 +61,7 @@ export function statNetns(path: string): NetnsStat {
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR' || err.code === 'ESRCH') return { status: 'missing', id: null };
-    throw environment(`cannot open namespace ${path}: ${err.message}`, 'run brnet as root');
+    throw environment(`cannot open namespace ${path}: ${err.message}`, permissionHint());
   }
   // An empty file under /run/netns (left by an interrupted `ip netns add`) is not a namespace.
   if (type !== NSFS_MAGIC) return { status: 'not-netns', id: null };
@@ -76,11 +78,11 @@ export function requireNetns(ref: NetnsRef, status = netnsStatus(ref.path)): voi
   if (status === 'missing') {
     throw notFound(
       `network namespace ${ref.spec} not found${ref.path === ref.spec ? '' : ` (${ref.path})`}`,
-      ref.name ? 'create it with: ip netns add ' + ref.name + ', or add --create-netns' : 'check the path or the process id',
+      ref.name ? (ref.path === `${NETNS_DIR}/${ref.name}` ? `create it with: ip netns add ${ref.name}, or add --create-netns` : 'add --create-netns') : 'check the path or the process id',
     );
   }
   if (status === 'host') throw invalid(`namespace ${ref.spec} is brnet's own network namespace, not a separate one`);
-  throw invalid(`${ref.path} exists but is not a network namespace`, ref.name ? `remove the stale file: ip netns del ${ref.name}` : undefined);
+  throw invalid(`${ref.path} exists but is not a network namespace`, ref.name ? `remove the stale file: ${ref.path === `${NETNS_DIR}/${ref.name}` ? `ip netns del ${ref.name}` : `rm ${ref.path}`}` : undefined);
 }
 
 /**

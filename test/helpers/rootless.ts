@@ -1,0 +1,88 @@
+/**
+ * A throwaway unprivileged user inside a Sandbox, which plays the real host: copies of
+ * /etc/passwd, /etc/group, /etc/subuid and /etc/subgid with the user added are bind-mounted
+ * over the originals in the sandbox's own mount namespace (the machine's files are never
+ * written), /run/user is a tmpfs of the sandbox with the user's /run/user/UID, and commands run
+ * through `setpriv --reuid --regid --clear-groups` with a clean environment.
+ */
+import type { BackgroundProcess, ExecResult, Sandbox } from './sandbox.ts';
+import { BRNET_BIN } from './sandbox.ts';
+
+export interface RootlessUser {
+  uid: number;
+  name: string;
+  /** $XDG_RUNTIME_DIR of the user. */
+  runtimeDir: string;
+  /** argv prefix: run as the user, with the user's clean environment. */
+  asUser(env?: Record<string, string>): string[];
+  /** Runs argv as the user in the sandbox. */
+  exec(argv: string[], opts?: { env?: Record<string, string>; timeoutMs?: number; input?: string }): Promise<ExecResult>;
+}
+
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export async function addUser(sb: Sandbox, opts: { subids?: boolean } = {}): Promise<RootlessUser> {
+  const uid = 61000 + Math.floor(Math.random() * 3000);
+  const name = `brnet${uid}`;
+  const runtimeDir = `/run/user/${uid}`;
+  const subids = opts.subids !== false;
+  const setup = [
+    'set -e',
+    'mkdir -p /run/user && mount -t tmpfs -o mode=0755 tmpfs /run/user',
+    'e=/run/user/.etc && mkdir -p $e',
+    'for f in passwd group subuid subgid; do if [ -e /etc/$f ]; then cp /etc/$f $e/$f; else : > $e/$f; fi; done',
+    `echo '${name}:x:${uid}:${uid}::${runtimeDir}:/bin/sh' >> $e/passwd`,
+    `echo '${name}:x:${uid}:' >> $e/group`,
+    subids ? `echo '${name}:200000:65536' >> $e/subuid && echo '${name}:200000:65536' >> $e/subgid` : 'true',
+    // /etc/subuid may not exist on the machine: then there is nothing to bind over.
+    'for f in passwd group subuid subgid; do [ -e /etc/$f ] && mount --bind $e/$f /etc/$f; done',
+    `mkdir -m 0700 ${runtimeDir} && chown ${uid}:${uid} ${runtimeDir}`,
+    // As on a real host: /run/netns is root's (the sandbox's tmpfs is 1777).
+    'chmod 0755 /run/netns',
+  ].join('\n');
+  const r = await sb.sh(setup);
+  if (r.code !== 0) throw new Error(`addUser: ${r.stderr}`);
+  const asUser = (env: Record<string, string> = {}) => {
+    const vars = { PATH, HOME: runtimeDir, USER: name, XDG_RUNTIME_DIR: runtimeDir, NO_COLOR: '1', SHELL: '/bin/sh', ...env };
+    return ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', 'env', '-i', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)];
+  };
+  return {
+    uid,
+    name,
+    runtimeDir,
+    asUser,
+    exec: (argv, o = {}) => sb.exec([...asUser(o.env), ...argv], { timeoutMs: o.timeoutMs, input: o.input }),
+  };
+}
+
+/**
+ * The user's own user, network and mount namespaces (`unshare -rnm`, as the user), with a
+ * sysfs of that network namespace, held by a sleeping process; `exec` runs as the user in them
+ * (`nsenter -U --preserve-credentials`, which an unprivileged user may do into namespaces of its
+ * own: its uid is root there).
+ */
+export interface UserNamespaces {
+  holder: BackgroundProcess;
+  exec(argv: string[], opts?: { env?: Record<string, string>; timeoutMs?: number; input?: string }): Promise<ExecResult>;
+  brnet(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number; input?: string }): Promise<ExecResult>;
+  sh(cmd: string, opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<ExecResult>;
+}
+
+export async function unshareAsUser(sb: Sandbox, user: RootlessUser, prepare = ''): Promise<UserNamespaces> {
+  const script = `mount -t sysfs sysfs /sys && ip link set lo up ${prepare ? `&& ${prepare}` : ''} && echo ready && exec sleep infinity`;
+  const holder = sb.spawnBackground([...user.asUser(), 'unshare', '-rnm', '--', 'sh', '-c', script]);
+  const deadline = Date.now() + 10_000;
+  while (!holder.stdout().includes('ready')) {
+    if (Date.now() > deadline || holder.child.exitCode !== null) throw new Error(`unshare -rnm as ${user.name} failed: ${holder.stderr()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  // setpriv, unshare and sh all exec: the process spawned is the sleeping holder.
+  const enter = ['nsenter', '-t', String(holder.pid), '-U', '-n', '-m', '--preserve-credentials', '--'];
+  const exec: UserNamespaces['exec'] = (argv, o = {}) => user.exec([...enter, ...argv], o);
+  return {
+    holder,
+    exec,
+    brnet: (args, o = {}) => exec([BRNET_BIN, ...args], o),
+    sh: (cmd, o = {}) => exec(['sh', '-c', cmd], o),
+  };
+}

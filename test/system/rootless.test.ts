@@ -1,0 +1,94 @@
+// Rootless mode: brnet run by an unprivileged user in user, network and mount namespaces of
+// its own. The sandbox plays the real host; the user is a throwaway one of the sandbox
+// (test/helpers/rootless.ts).
+import { afterEach, expect, it } from 'vitest';
+import { type RootlessUser, type UserNamespaces, addUser, unshareAsUser } from '../helpers/rootless.ts';
+import { BRNET_BIN, Sandbox, describeRoot } from '../helpers/sandbox.ts';
+
+let sb: Sandbox | undefined;
+
+afterEach(async () => {
+  await sb?.destroy();
+  sb = undefined;
+});
+
+const ok = (r: { code: number; stdout: string; stderr: string }, what: string) => {
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  return r;
+};
+
+/** Files the user owns on the sandbox host outside its runtime dir: there should be none. */
+async function writtenElsewhere(user: RootlessUser): Promise<string[]> {
+  const r = await sb!.sh(`find /tmp /var/tmp /var/lib /dev/shm /run /etc -xdev -user ${user.uid} -not -path '${user.runtimeDir}' -not -path '${user.runtimeDir}/*' 2>/dev/null; true`);
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+describeRoot('rootless under unshare -rnm', () => {
+  it('two endpoints in namespaces of its own reach each other; state and namespaces under $XDG_RUNTIME_DIR/brnet', async () => {
+    sb = await Sandbox.create();
+    const user = await addUser(sb, { subids: false });
+    const ns: UserNamespaces = await unshareAsUser(sb, user);
+    const before = (await sb.sh(`ls -A ${sb.stateDir} /run/netns`)).stdout;
+
+    ok(await ns.brnet(['network', 'create', 'web', '--subnet', '10.77.0.0/24']), 'network create');
+    ok(await ns.brnet(['endpoint', 'add', 'web', 'a', '--netns', 'a', '--create-netns']), 'endpoint add a');
+    ok(await ns.brnet(['endpoint', 'add', 'web', 'b', '--netns', 'b', '--create-netns']), 'endpoint add b');
+    const nsDir = `${user.runtimeDir}/brnet/netns`;
+    const state = JSON.parse(ok(await sb.sh(`cat ${user.runtimeDir}/brnet/state.json`), 'cat state').stdout);
+    expect(state.networks[0].endpoints.map((e: any) => e.netnsPath)).toEqual([`${nsDir}/a`, `${nsDir}/b`]);
+
+    const ping = await ns.exec(['nsenter', `--net=${nsDir}/a`, '--', 'ping', '-n', '-q', '-c', '1', '-W', '2', '10.77.0.3'], { timeoutMs: 8_000 });
+    expect(ping.code, ping.stderr + ping.stdout).toBe(0);
+
+    const check = await ns.brnet(['check']);
+    expect(check.code, check.stderr + check.stdout).toBe(0);
+
+    // The state is the user's, in its runtime dir; nothing of brnet's anywhere else.
+    const st = ok(await sb.sh(`stat -c '%u %a' ${user.runtimeDir}/brnet ${user.runtimeDir}/brnet/state.json`), 'stat');
+    expect(st.stdout.trim().split('\n')).toEqual([`${user.uid} 700`, `${user.uid} 600`]);
+    expect((await sb.sh(`ls ${nsDir}`)).stdout.split(/\s+/).filter(Boolean).sort()).toEqual(['a', 'b']);
+    expect(await writtenElsewhere(user)).toEqual([]);
+    expect((await sb.sh(`ls -A ${sb.stateDir} /run/netns`)).stdout).toBe(before);
+    expect((await sb.sh('test -e /var/lib/brnet/state.json && echo yes || echo no')).stdout.trim()).toBe('no');
+
+    // Removing the endpoints deletes the namespaces brnet made (unmounted and unlinked).
+    ok(await ns.brnet(['endpoint', 'rm', 'web', 'a', 'b']), 'endpoint rm');
+    expect((await sb.sh(`ls -A ${nsDir}`)).stdout.trim()).toBe('');
+    expect((await ns.sh(`grep -c ' ${nsDir}/' /proc/self/mountinfo || true`)).stdout.trim()).toBe('0');
+    ok(await ns.brnet(['network', 'rm', 'web']), 'network rm');
+    expect((await ns.brnet(['check'])).code).toBe(0);
+  }, 60_000);
+
+  it('a sysctl the user namespace cannot write is left alone with one warning', async () => {
+    sb = await Sandbox.create();
+    const user = await addUser(sb, { subids: false });
+    // As if ip_forward were not the user namespace's to change: read-only for it.
+    const f = '/proc/sys/net/ipv4/ip_forward';
+    const ns = await unshareAsUser(sb, user, `mount --bind ${f} ${f} && mount -o remount,bind,ro ${f}`);
+    const r = await ns.brnet(['network', 'create', 'web', '--subnet', '10.78.0.0/24']);
+    expect(r.code, r.stderr).toBe(0);
+    const warnings = r.stderr.split('\n').filter((l) => l.includes('warning'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/rootless: net\.ipv4\.ip_forward cannot be set/);
+    // Left alone is not drift.
+    const check = await ns.brnet(['check']);
+    expect(check.code, check.stderr + check.stdout).toBe(0);
+  }, 60_000);
+
+  it('without CAP_NET_ADMIN over the network namespace the error says which capability and which namespace', async () => {
+    sb = await Sandbox.create();
+    const user = await addUser(sb, { subids: false });
+    const plain = await user.exec([BRNET_BIN, 'network', 'create', 'web']);
+    expect(plain.code).toBe(5);
+    expect(plain.stderr).toMatch(/needs CAP_NET_ADMIN over network namespace net:\[\d+\], which uid \d+ does not have/);
+    expect(plain.stderr).toMatch(/hint: .*brnet rootless/);
+
+    // A user namespace without a network namespace of its own: capabilities that do not reach it.
+    const userOnly = await user.exec(['unshare', '-r', '--', BRNET_BIN, 'network', 'create', 'web']);
+    expect(userOnly.code).toBe(5);
+    expect(userOnly.stderr).toMatch(/CAP_NET_ADMIN of user namespace user:\[\d+\] does not extend to network namespace net:\[\d+\]/);
+
+    // Nothing was written: neither the state nor the network.
+    expect((await sb.sh(`ls -A ${user.runtimeDir}`)).stdout.trim()).toBe('');
+  }, 60_000);
+});
