@@ -1,10 +1,11 @@
 /**
- * A throwaway unprivileged user inside a Sandbox, which plays the real host: copies of
- * /etc/passwd, /etc/group, /etc/subuid and /etc/subgid with the user added are bind-mounted
- * over the originals in the sandbox's own mount namespace (the machine's files are never
- * written), /run/user is a tmpfs of the sandbox with the user's /run/user/UID, and commands run
+ * A throwaway unprivileged user inside a Sandbox, which plays the real host: /etc/passwd,
+ * /etc/group, /etc/subuid and /etc/subgid with the user added and its /run/user/UID, all in
+ * the sandbox's own mount namespace (the machine's files are never written), and commands run
  * through `setpriv --reuid --regid --clear-groups` with a clean environment.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { BackgroundProcess, ExecResult, Sandbox } from './sandbox.ts';
 import { BRNET_BIN } from './sandbox.ts';
 
@@ -26,19 +27,25 @@ export async function addUser(sb: Sandbox, opts: { subids?: boolean } = {}): Pro
   const name = `brnet${uid}`;
   const runtimeDir = `/run/user/${uid}`;
   const subids = opts.subids !== false;
+  // Overlays on /etc and /run, their upper layers on a tmpfs of the sandbox: what the test
+  // writes there (the user, its runtime dir) stays in the sandbox's mount namespace, also
+  // files the machine does not have (/etc/subuid, /run/user). The directory they sit on is
+  // in the sandbox's state dir, which destroy() removes.
+  const scratch = join(sb.stateDir, 'rootless');
+  mkdirSync(scratch);
+  const overlay = (dir: string) =>
+    `mkdir -p ${scratch}${dir}/upper ${scratch}${dir}/work && mount -t overlay overlay -o lowerdir=${dir},upperdir=${scratch}${dir}/upper,workdir=${scratch}${dir}/work ${dir}`;
   const setup = [
     'set -e',
-    'mkdir -p /run/user && mount -t tmpfs -o mode=0755 tmpfs /run/user',
-    'e=/run/user/.etc && mkdir -p $e',
-    'for f in passwd group subuid subgid; do if [ -e /etc/$f ]; then cp /etc/$f $e/$f; else : > $e/$f; fi; done',
-    `echo '${name}:x:${uid}:${uid}::${runtimeDir}:/bin/sh' >> $e/passwd`,
-    `echo '${name}:x:${uid}:' >> $e/group`,
-    subids ? `echo '${name}:200000:65536' >> $e/subuid && echo '${name}:200000:65536' >> $e/subgid` : 'true',
-    // /etc/subuid may not exist on the machine: then there is nothing to bind over.
-    'for f in passwd group subuid subgid; do [ -e /etc/$f ] && mount --bind $e/$f /etc/$f; done',
-    `mkdir -m 0700 ${runtimeDir} && chown ${uid}:${uid} ${runtimeDir}`,
-    // As on a real host: /run/netns is root's (the sandbox's tmpfs is 1777).
-    'chmod 0755 /run/netns',
+    `mount -t tmpfs -o mode=0755 tmpfs ${scratch}`,
+    overlay('/etc'),
+    overlay('/run'),
+    // The overlay hides the sandbox's /run/netns tmpfs: a fresh one, root's, as on a real host.
+    'mkdir -p /run/netns && mount -t tmpfs -o mode=0755 tmpfs /run/netns',
+    `echo '${name}:x:${uid}:${uid}::${runtimeDir}:/bin/sh' >> /etc/passwd`,
+    `echo '${name}:x:${uid}:' >> /etc/group`,
+    subids ? `echo '${name}:200000:65536' >> /etc/subuid && echo '${name}:200000:65536' >> /etc/subgid` : 'true',
+    `mkdir -p /run/user && mkdir -m 0700 ${runtimeDir} && chown ${uid}:${uid} ${runtimeDir}`,
   ].join('\n');
   const r = await sb.sh(setup);
   if (r.code !== 0) throw new Error(`addUser: ${r.stderr}`);
