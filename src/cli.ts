@@ -271,6 +271,18 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
     )
     .action(reading(mode, async (shell: string, _o, cmd: Command) => (await import('./commands/completion.ts')).completion(shell, cmd, VERSION)));
 
+  leaf(mode, program, 'rootless [cmd...]', 'for a user without root: run CMD (default: the shell) in rootlesskit\'s namespaces, where brnet works')
+    .addHelpText(
+      'after',
+      '\nStarts rootlesskit (--net=slirp4netns --port-driver=builtin --copy-up=/etc --copy-up=/run\n' +
+        '--disable-host-loopback --state-dir=$XDG_RUNTIME_DIR/rootlesskit), makes /run/netns a directory of\n' +
+        'its own inside, and runs CMD there as uid 0 of the user namespace. Needs rootlesskit, slirp4netns,\n' +
+        'newuidmap/newgidmap (uidmap) and ranges for the user in /etc/subuid and /etc/subgid. Exits with\n' +
+        'the status of CMD. --dry-run prints the rootlesskit command instead.\n' +
+        '\nExamples:\n  brnet rootless\n  brnet rootless -- sh -c \'brnet network create web && exec sleep infinity\'\n',
+    )
+    .action(reading(mode, async (args: string[] | undefined, _o, cmd: Command) => (await import('./commands/rootless.ts')).rootless(ctxOf(cmd), args ?? [])));
+
   leaf(mode, program, 'version', 'print the version')
     .addHelpText('after', '\nExamples:\n  brnet version\n  brnet --version\n')
     .action(

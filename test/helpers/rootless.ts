@@ -22,7 +22,7 @@ export interface RootlessUser {
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-export async function addUser(sb: Sandbox, opts: { subids?: boolean } = {}): Promise<RootlessUser> {
+export async function addUser(sb: Sandbox, opts: { subids?: boolean; tun?: boolean } = {}): Promise<RootlessUser> {
   const uid = 61000 + Math.floor(Math.random() * 3000);
   const name = `brnet${uid}`;
   const runtimeDir = `/run/user/${uid}`;
@@ -46,6 +46,8 @@ export async function addUser(sb: Sandbox, opts: { subids?: boolean } = {}): Pro
     `echo '${name}:x:${uid}:' >> /etc/group`,
     subids ? `echo '${name}:200000:65536' >> /etc/subuid && echo '${name}:200000:65536' >> /etc/subgid` : 'true',
     `mkdir -p /run/user && mkdir -m 0700 ${runtimeDir} && chown ${uid}:${uid} ${runtimeDir}`,
+    // slirp4netns needs /dev/net/tun, which is 0600 on this kind of machine: one of the sandbox's own.
+    opts.tun ? 'mount -t tmpfs -o mode=0755 tmpfs /dev/net && mknod -m 666 /dev/net/tun c 10 200' : 'true',
   ].join('\n');
   const r = await sb.sh(setup);
   if (r.code !== 0) throw new Error(`addUser: ${r.stderr}`);

@@ -92,3 +92,58 @@ describeRoot('rootless under unshare -rnm', () => {
     expect((await sb.sh(`ls -A ${user.runtimeDir}`)).stdout.trim()).toBe('');
   }, 60_000);
 });
+
+describeRoot('brnet rootless', () => {
+  it('runs CMD as root of a user namespace with a network of its own, where brnet works; the state stays in $XDG_RUNTIME_DIR/brnet', async () => {
+    sb = await Sandbox.create();
+    const user = await addUser(sb, { tun: true });
+    const script = [
+      'set -e',
+      'test "$(id -u)" = 0',
+      'test -n "$ROOTLESSKIT_STATE_DIR"',
+      'brnet -q network create web --subnet 10.79.0.0/24',
+      'brnet -q endpoint add web a --netns a --create-netns',
+      'brnet -q endpoint add web b --netns b --create-netns',
+      'nsenter --net=/run/netns/a ping -n -q -c 1 -W 2 10.79.0.3 >/dev/null',
+      'brnet check',
+      'ls /run/netns',
+    ].join('\n');
+    const bindir = `${user.runtimeDir}/bin`;
+    await sb.sh(`mkdir -p ${bindir} && ln -s ${BRNET_BIN} ${bindir}/brnet`);
+    const r = await user.exec([BRNET_BIN, 'rootless', '--', 'sh', '-c', script], { env: { PATH: `${bindir}:/usr/sbin:/usr/bin:/sbin:/bin` }, timeoutMs: 60_000 });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout.split(/\s+/).filter(Boolean)).toEqual(['a', 'b']);
+    // The state outlives rootlesskit (the namespaces do not); the host's /run/netns saw nothing.
+    const state = JSON.parse(ok(await sb.sh(`cat ${user.runtimeDir}/brnet/state.json`), 'cat state').stdout);
+    expect(state.networks.map((n: any) => n.name)).toEqual(['web']);
+    expect((await sb.sh('ls -A /run/netns')).stdout.trim()).toBe('');
+    expect(await writtenElsewhere(user)).toEqual([]);
+
+    // CMD's exit status is brnet rootless's.
+    const failing = await user.exec([BRNET_BIN, 'rootless', '--', 'sh', '-c', 'exit 7'], { timeoutMs: 30_000 });
+    expect(failing.code).toBe(7);
+  }, 90_000);
+
+  it('says which package or which line is missing (exit 5)', async () => {
+    sb = await Sandbox.create();
+    const user = await addUser(sb, { subids: false, tun: true });
+    const noSubids = await user.exec([BRNET_BIN, 'rootless', '--', 'true']);
+    expect(noSubids.code).toBe(5);
+    expect(noSubids.stderr).toContain(`/etc/subuid has no range of subordinate uids for ${user.name}`);
+    expect(noSubids.stderr).toContain(`hint: add the line "${user.name}:100000:65536" to /etc/subuid`);
+
+    // PATH without the tools: each is named with its package.
+    const bindir = `${user.runtimeDir}/bin`;
+    await sb.sh(`mkdir -p ${bindir}`);
+    const expectMissing = async (tool: string, pkg: string) => {
+      const r = await user.exec([BRNET_BIN, 'rootless', '--', 'true'], { env: { PATH: bindir } });
+      expect(r.code, r.stderr).toBe(5);
+      expect(r.stderr).toContain(`\`${tool}\` not found`);
+      expect(r.stderr).toContain(`hint: install it: apt-get install ${pkg}`);
+      await sb!.sh(`ln -s "$(command -v ${tool})" ${bindir}/${tool}`);
+    };
+    await expectMissing('rootlesskit', 'rootlesskit');
+    await expectMissing('slirp4netns', 'slirp4netns');
+    await expectMissing('newuidmap', 'uidmap');
+  }, 60_000);
+});
