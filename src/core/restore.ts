@@ -20,7 +20,14 @@ import type { Step } from '../plan/steps.ts';
 export async function check(ctx: Ctx) {
   const state = await readOnly(ctx);
   const cmp = await compare(state, liveHost(ctx.stateDir));
-  return { drift: cmp.drift, stale: cmp.stale };
+  return { drift: [...cmp.drift, ...(await rootlessDrift(state)).map((m) => m.drift)], stale: cmp.stale };
+}
+
+/** Inside rootlesskit, the published ports it no longer exposes (core/rootless-ports.ts). */
+async function rootlessDrift(state: State): Promise<{ drift: Comparison['drift'][number]; expose: Step }[]> {
+  if (!process.env.ROOTLESSKIT_STATE_DIR) return [];
+  const { exposureDrift } = await import('./rootless-ports.ts');
+  return (await exposureDrift(state)).missing.map((m) => ({ drift: { kind: 'missing' as const, what: `rootlesskit port ${m.binding}` }, expose: m.expose }));
 }
 
 export interface Restored {
@@ -57,6 +64,12 @@ export function restore(): Operation<Restored> {
         const net = networkSteps(state, n, cmp, host, created, pendingNetns);
         changed ||= net.changed;
         if (net.steps.length) parts.push({ what: `network ${n.name}`, steps: net.steps });
+      }
+      const exposures = await rootlessDrift(state);
+      if (exposures.length) {
+        parts.push({ what: 'rootlesskit ports', steps: exposures.map((x) => x.expose) });
+        cmp.drift.push(...exposures.map((x) => x.drift));
+        changed = true; // the new ids
       }
       const fixed = cmp.drift.filter((d) => d.kind !== 'conflict' && d.kind !== 'foreign');
       return {

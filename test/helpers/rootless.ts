@@ -5,6 +5,7 @@
  * through `setpriv --reuid --regid --clear-groups` with a clean environment.
  */
 import { mkdirSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import type { BackgroundProcess, ExecResult, Sandbox } from './sandbox.ts';
 import { BRNET_BIN } from './sandbox.ts';
@@ -93,5 +94,54 @@ export async function unshareAsUser(sb: Sandbox, user: RootlessUser, prepare = '
     exec,
     brnet: (args, o = {}) => exec([BRNET_BIN, ...args], o),
     sh: (cmd, o = {}) => exec(['sh', '-c', cmd], o),
+  };
+}
+
+/**
+ * `brnet rootless` held open by the user (its CMD sleeps); `exec` runs as the user inside
+ * rootlesskit's namespaces (its child_pid), with ROOTLESSKIT_STATE_DIR set as rootlesskit sets
+ * it for its own children. `api` asks rootlesskit's port API from the test itself, through the
+ * sandbox's mount namespace (/proc/PID/root).
+ */
+export interface RootlessSession extends UserNamespaces {
+  childPid: number;
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+}
+
+export async function startRootless(sb: Sandbox, user: RootlessUser): Promise<RootlessSession> {
+  const holder = sb.spawnBackground([...user.asUser(), BRNET_BIN, 'rootless', '--', 'sh', '-c', 'echo ready && exec sleep infinity']);
+  const deadline = Date.now() + 20_000;
+  while (!holder.stdout().includes('ready')) {
+    if (Date.now() > deadline || holder.child.exitCode !== null) throw new Error(`brnet rootless as ${user.name} failed: ${holder.stderr()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const stateDir = `${user.runtimeDir}/rootlesskit`;
+  const childPid = Number((await sb.sh(`cat ${stateDir}/child_pid`)).stdout.trim());
+  const enter = ['nsenter', '-t', String(childPid), '-U', '-n', '-m', '--preserve-credentials', '--'];
+  const exec: UserNamespaces['exec'] = (argv, o = {}) => user.exec([...enter, ...argv], { ...o, env: { ROOTLESSKIT_STATE_DIR: stateDir, ...(o.env ?? {}) } });
+  const socketPath = `/proc/${sb.pid}/root${stateDir}/api.sock`;
+  return {
+    holder,
+    childPid,
+    exec,
+    brnet: (args, o = {}) => exec([BRNET_BIN, ...args], o),
+    sh: (cmd, o = {}) => exec(['sh', '-c', cmd], o),
+    api: (method, path, body) =>
+      new Promise((resolve, reject) => {
+        const payload = body === undefined ? undefined : JSON.stringify(body);
+        const req = request({ socketPath, method, path, headers: payload ? { 'Content-Type': 'application/json' } : {} }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (d: string) => (text += d));
+          res.on('end', () => {
+            let parsed: any = text;
+            try {
+              parsed = JSON.parse(text);
+            } catch {}
+            resolve({ status: res.statusCode ?? 0, body: parsed });
+          });
+        });
+        req.on('error', reject);
+        req.end(payload);
+      }),
   };
 }

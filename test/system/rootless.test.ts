@@ -2,7 +2,8 @@
 // its own. The sandbox plays the real host; the user is a throwaway one of the sandbox
 // (test/helpers/rootless.ts).
 import { afterEach, expect, it } from 'vitest';
-import { type RootlessUser, type UserNamespaces, addUser, unshareAsUser } from '../helpers/rootless.ts';
+import { type RootlessUser, type UserNamespaces, addUser, startRootless, unshareAsUser } from '../helpers/rootless.ts';
+import { probe } from '../helpers/traffic.ts';
 import { BRNET_BIN, Sandbox, describeRoot } from '../helpers/sandbox.ts';
 
 let sb: Sandbox | undefined;
@@ -146,4 +147,64 @@ describeRoot('brnet rootless', () => {
     await expectMissing('slirp4netns', 'slirp4netns');
     await expectMissing('newuidmap', 'uidmap');
   }, 60_000);
+});
+
+describeRoot('published ports inside rootlesskit', () => {
+  it('are exposed on the real host through the port API, removed on unpublish; a port the host refuses is exit 4', async () => {
+    sb = await Sandbox.create();
+    const user = await addUser(sb, { tun: true });
+    const rk = await startRootless(sb, user);
+    // rootlesskit answers an empty list with null.
+    const exposed = async () => (await rk.api('GET', '/v1/ports')).body ?? [];
+    ok(await rk.brnet(['network', 'create', 'web', '--subnet', '10.80.0.0/24']), 'network create');
+    ok(await rk.brnet(['endpoint', 'add', 'web', 'a', '--netns', 'a', '--create-netns', '-p', '18080:80']), 'endpoint add');
+    sb.spawnBackground([...user.asUser({ ROOTLESSKIT_STATE_DIR: `${user.runtimeDir}/rootlesskit` }), 'nsenter', '-t', String(rk.childPid), '-U', '-n', '-m', '--preserve-credentials', '--', 'nsenter', '--net=/run/netns/a', '--', 'busybox', 'nc', '-ll', '-p', '80', '-e', '/bin/cat']);
+
+    // The binding records its exposure, and rootlesskit has it: parent 18080, child the endpoint.
+    const state = JSON.parse(ok(await sb.sh(`cat ${user.runtimeDir}/brnet/state.json`), 'cat state').stdout);
+    const port = state.networks[0].endpoints[0].ports[0];
+    expect(typeof port.rootlesskit).toBe('number');
+    expect(await exposed()).toEqual([{ id: port.rootlesskit, spec: expect.objectContaining({ proto: 'tcp', parentIP: '0.0.0.0', parentPort: 18080, childIP: '10.80.0.2', childPort: 80 }) }]);
+
+    // From the real host (the sandbox), to its own loopback: answered from inside.
+    let reached = await probe(sb, null, 'tcp', '127.0.0.1', 18080);
+    for (let i = 0; !reached.ok && i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 100)); // the echo server may still be starting
+      reached = await probe(sb, null, 'tcp', '127.0.0.1', 18080);
+    }
+    expect(reached.ok, reached.error).toBe(true);
+    expect((await rk.brnet(['check'])).code).toBe(0);
+
+    // Gone behind brnet's back: check says so, restore exposes it again.
+    expect((await rk.api('DELETE', `/v1/ports/${port.rootlesskit}`)).status).toBeLessThan(300);
+    const drift = await rk.brnet(['check']);
+    expect(drift.code).toBe(1);
+    expect(drift.stdout).toMatch(/web\/a 0\.0\.0\.0:18080\/tcp -> 10\.80\.0\.2:80/);
+    ok(await rk.brnet(['restore']), 'restore');
+    expect((await rk.brnet(['check'])).code).toBe(0);
+    expect((await probe(sb, null, 'tcp', '127.0.0.1', 18080)).ok).toBe(true);
+
+    ok(await rk.brnet(['port', 'unpublish', 'web', 'a']), 'unpublish');
+    expect(await exposed()).toEqual([]);
+    expect((await probe(sb, null, 'tcp', '127.0.0.1', 18080)).ok).toBe(false);
+
+    // Below the real host's ip_unprivileged_port_start: refused, and nothing changes.
+    const low = await rk.brnet(['port', 'publish', 'web', 'a', '80:80']);
+    expect(low.code, low.stderr).toBe(4);
+    expect(low.stderr).toMatch(/cannot expose 0\.0\.0\.0:80\/tcp on the real host/);
+    expect(low.stderr).toMatch(/hint: .*ip_unprivileged_port_start/);
+    expect((await rk.brnet(['port', 'ls', '-q'])).stdout.trim()).toBe('');
+    expect(await exposed()).toEqual([]);
+
+    // endpoint rm takes its exposures along.
+    ok(await rk.brnet(['port', 'publish', 'web', 'a', '18081:80']), 'publish');
+    expect(await exposed()).toHaveLength(1);
+    ok(await rk.brnet(['endpoint', 'rm', 'web', 'a']), 'endpoint rm');
+    expect(await exposed()).toEqual([]);
+    // And network rm --force, with the endpoints it removes.
+    ok(await rk.brnet(['endpoint', 'add', 'web', 'b', '--netns', 'b', '--create-netns', '-p', '18082:80', '-p', '18083:53/udp']), 'endpoint add b');
+    expect((await exposed()).map((p: any) => p.spec.proto).sort()).toEqual(['tcp', 'udp']);
+    ok(await rk.brnet(['network', 'rm', '--force', 'web']), 'network rm');
+    expect(await exposed()).toEqual([]);
+  }, 120_000);
 });
