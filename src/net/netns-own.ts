@@ -3,7 +3,7 @@
 // netns add` does: an empty file with the new namespace bind-mounted on it (`unshare
 // --net=FILE`, which needs a mount namespace where the user holds CAP_SYS_ADMIN: `unshare
 // -rnm`, rootlesskit), and deletes them with a lazy unmount and an unlink, as `ip netns del`.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { environment } from '../errors.ts';
 import type { Step } from '../plan/steps.ts';
@@ -18,7 +18,8 @@ export const deleteArgv = (path: string) => ['umount', '-l', path];
 export async function createOwnNetns(path: string): Promise<void> {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    writeFileSync(path, '', { flag: 'wx', mode: 0o444 });
+    // What an ended mount namespace left (netns.ts leftBehind) is used again.
+    if (!existsSync(path) || statSync(path).size !== 0) writeFileSync(path, '', { flag: 'wx', mode: 0o444 });
   } catch (e) {
     throw environment(`cannot create namespace file ${path}: ${(e as Error).message}`);
   }

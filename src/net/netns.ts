@@ -4,12 +4,12 @@
 // (`nsenter --net=PATH -- ip -j -batch -`, links and default routes together).
 import { isIpText, isNetnsName, isPid, isSafePath } from '../validate/values.ts';
 import { readFileSync, statSync, statfsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { environment, invalid, notFound } from '../errors.ts';
 import { run } from './exec.ts';
 import { parseJsonArray } from './host.ts';
 import { ipArgv } from './ipcmd.ts';
-import { namedNetnsPath, permissionHint } from './rootless.ts';
+import { namedNetnsPath, netnsDir, permissionHint } from './rootless.ts';
 
 export const NETNS_DIR = '/run/netns';
 
@@ -64,10 +64,18 @@ export function statNetns(path: string): NetnsStat {
     throw environment(`cannot open namespace ${path}: ${err.message}`, permissionHint());
   }
   // An empty file under /run/netns (left by an interrupted `ip netns add`) is not a namespace.
-  if (type !== NSFS_MAGIC) return { status: 'not-netns', id: null };
+  // In brnet's own directory (rootless) it is what a namespace leaves when the mount namespace
+  // it was mounted in ends (unshare -rnm exited): gone, as after a reboot, and made again there.
+  if (type !== NSFS_MAGIC) return { status: leftBehind(path, st) ? 'missing' : 'not-netns', id: null };
   self ??= statSync('/proc/self/ns/net');
   const id = { dev: st.dev, ino: st.ino };
   return { status: st.dev === self.dev && st.ino === self.ino ? 'host' : 'ok', id };
+}
+
+/** An empty file in brnet's own namespace directory (see statNetns). */
+export function leftBehind(path: string, st: { isFile(): boolean; size: number | bigint }): boolean {
+  const dir = netnsDir();
+  return dir !== NETNS_DIR && dirname(path) === dir && st.isFile() && Number(st.size) === 0;
 }
 
 export const netnsStatus = (path: string): NetnsStatus => statNetns(path).status;

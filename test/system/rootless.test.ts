@@ -60,6 +60,26 @@ describeRoot('rootless under unshare -rnm', () => {
     expect((await ns.brnet(['check'])).code).toBe(0);
   }, 60_000);
 
+  it('after its namespaces end, restore in new ones brings the network and the namespaces back', async () => {
+    sb = await Sandbox.create();
+    const user = await addUser(sb, { subids: false });
+    const first = await unshareAsUser(sb, user);
+    ok(await first.brnet(['network', 'create', 'web', '--subnet', '10.81.0.0/24']), 'network create');
+    ok(await first.brnet(['endpoint', 'add', 'web', 'a', '--netns', 'a', '--create-netns']), 'endpoint add a');
+    ok(await first.brnet(['endpoint', 'add', 'web', 'b', '--netns', 'b', '--create-netns']), 'endpoint add b');
+    await first.holder.kill(); // the user, network and mount namespaces end: as a reboot for them
+
+    const again = await unshareAsUser(sb, user);
+    const drift = await again.brnet(['check']);
+    expect(drift.code, drift.stderr).toBe(1);
+    expect(drift.stdout).toMatch(/namespace a of endpoint web\/a/);
+    ok(await again.brnet(['restore']), 'restore');
+    expect((await again.brnet(['check'])).code).toBe(0);
+    const nsDir = `${user.runtimeDir}/brnet/netns`;
+    const ping = await again.exec(['nsenter', `--net=${nsDir}/b`, '--', 'ping', '-n', '-q', '-c', '1', '-W', '2', '10.81.0.2'], { timeoutMs: 8_000 });
+    expect(ping.code, ping.stderr + ping.stdout).toBe(0);
+  }, 60_000);
+
   it('a sysctl the user namespace cannot write is left alone with one warning', async () => {
     sb = await Sandbox.create();
     const user = await addUser(sb, { subids: false });
