@@ -8,6 +8,9 @@ import { BRNET_BIN, Sandbox, describeRoot } from '../helpers/sandbox.ts';
 
 let sb: Sandbox | undefined;
 
+/** A TCP echo server on port 80, run as the user inside the endpoint's namespace. */
+const ECHO = "require('node:net').createServer((s) => s.on('error', () => {}).pipe(s)).listen(80)";
+
 afterEach(async () => {
   await sb?.destroy();
   sb = undefined;
@@ -178,7 +181,7 @@ describeRoot('published ports inside rootlesskit', () => {
     const exposed = async () => (await rk.api('GET', '/v1/ports')).body ?? [];
     ok(await rk.brnet(['network', 'create', 'web', '--subnet', '10.80.0.0/24']), 'network create');
     ok(await rk.brnet(['endpoint', 'add', 'web', 'a', '--netns', 'a', '--create-netns', '-p', '18080:80']), 'endpoint add');
-    sb.spawnBackground([...user.asUser({ ROOTLESSKIT_STATE_DIR: `${user.runtimeDir}/rootlesskit` }), 'nsenter', '-t', String(rk.childPid), '-U', '-n', '-m', '--preserve-credentials', '--', 'nsenter', '--net=/run/netns/a', '--', 'busybox', 'nc', '-ll', '-p', '80', '-e', '/bin/cat']);
+    sb.spawnBackground([...user.asUser({ ROOTLESSKIT_STATE_DIR: `${user.runtimeDir}/rootlesskit` }), 'nsenter', '-t', String(rk.childPid), '-U', '-n', '-m', '--preserve-credentials', '--', 'nsenter', '--net=/run/netns/a', '--', process.execPath, '-e', ECHO]);
 
     // The binding records its exposure, and rootlesskit has it: parent 18080, child the endpoint.
     const state = JSON.parse(ok(await sb.sh(`cat ${user.runtimeDir}/brnet/state.json`), 'cat state').stdout);
