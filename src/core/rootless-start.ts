@@ -4,10 +4,10 @@
 // are symlinks to the host's), so /run/netns is made a real directory first: `ip netns add`
 // mounts namespaces there, and they live as long as rootlesskit does.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { constants as osConstants, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { environment } from '../errors.ts';
+import { conflict, environment } from '../errors.ts';
 import { isRootless, runtimeDir } from '../net/rootless.ts';
 
 /** The tools and the package each comes with (Debian/Ubuntu names). */
@@ -35,6 +35,15 @@ export function hasSubordinateIds(text: string, name: string, id: number): boole
     const [who, start, count] = line.trim().split(':');
     return (who === name || who === String(id)) && /^\d+$/.test(start ?? '') && /^[1-9]\d*$/.test(count ?? '');
   });
+}
+
+/** The child of a rootlesskit that still runs with this state dir (its child_pid, alive), or null. */
+function runningChild(stateDir: string): number | null {
+  try {
+    const pid = readFileSync(join(stateDir, 'child_pid'), 'utf8').trim();
+    if (/^[1-9]\d*$/.test(pid) && existsSync(`/proc/${pid}/ns/user`)) return Number(pid);
+  } catch {}
+  return null;
 }
 
 export interface RootlessArgs {
@@ -71,6 +80,13 @@ export function rootlesskitArgv(cmd: string[]): RootlessArgs {
     }
   }
   const stateDir = join(runtimeDir(), 'rootlesskit');
+  const running = runningChild(stateDir);
+  if (running) {
+    throw conflict(
+      `another rootlesskit (pid ${running}) runs with ${stateDir}`,
+      `enter its namespaces instead: nsenter -U --preserve-credentials -n -m -t ${running}`,
+    );
+  }
   // The copied-up /run/netns is a symlink to the host's (root's): a directory of its own instead.
   const prepare = 'if [ -L /run/netns ]; then rm -f /run/netns; fi; mkdir -p /run/netns && exec "$@"';
   const argv = [

@@ -177,6 +177,10 @@ describeRoot('published ports inside rootlesskit', () => {
     sb = await Sandbox.create();
     const user = await addUser(sb, { tun: true });
     const rk = await startRootless(sb, user);
+    // One at a time per user (rootlesskit locks its state dir): a second says how to join it.
+    const second = await user.exec([BRNET_BIN, 'rootless', '--', 'true'], { timeoutMs: 20_000 });
+    expect(second.code, second.stderr).toBe(4);
+    expect(second.stderr).toContain(`hint: enter its namespaces instead: nsenter -U --preserve-credentials -n -m -t ${rk.childPid}`);
     // rootlesskit answers an empty list with null.
     const exposed = async () => (await rk.api('GET', '/v1/ports')).body ?? [];
     ok(await rk.brnet(['network', 'create', 'web', '--subnet', '10.80.0.0/24']), 'network create');
