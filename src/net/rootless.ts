@@ -52,15 +52,27 @@ export function runtimeDir(): string {
     return env.replace(/\/+$/, '') || '/';
   }
   const guess = `/run/user/${hostUid()}`;
-  try {
-    if (statSync(guess).isDirectory()) return guess;
-  } catch {}
+  if (existsDir(guess)) return guess;
   throw environment('rootless: XDG_RUNTIME_DIR is not set and there is no ' + guess, 'set XDG_RUNTIME_DIR (usually /run/user/UID), or give --state-dir');
 }
 
-/** The state dir when neither --state-dir nor BRNET_STATE_DIR says: /var/lib/brnet, or rootless `$XDG_RUNTIME_DIR/brnet`. */
+/**
+ * The state dir when neither --state-dir nor BRNET_STATE_DIR says: /var/lib/brnet, or rootless
+ * `$XDG_RUNTIME_DIR/brnet`. Root of a user namespace with no runtime dir at all (an
+ * unprivileged container, where nobody logged in) keeps /var/lib/brnet, as root there expects.
+ */
 export function defaultStateDir(): string {
-  return isRootless() ? join(runtimeDir(), 'brnet') : '/var/lib/brnet';
+  if (!isRootless()) return '/var/lib/brnet';
+  if (euid() === 0 && !process.env.XDG_RUNTIME_DIR && !existsDir(`/run/user/${hostUid()}`)) return '/var/lib/brnet';
+  return join(runtimeDir(), 'brnet');
+}
+
+function existsDir(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function writable(path: string): boolean {
