@@ -9,6 +9,7 @@ import { BrnetError, ExitCode, errorChain, invalid } from './errors.ts';
 import type { Ctx } from './core/context.ts';
 import type { Operation } from './core/runner.ts';
 import { habitError, helpAsFlag, helpPath } from './ui/argv.ts';
+import { defaultStateDir } from './net/rootless.ts';
 import { disableColor } from './ui/color.ts';
 import { write } from './tty.ts';
 
@@ -27,7 +28,7 @@ function ctxOf(cmd: Command): Ctx {
   jsonErrors = Boolean(g.json);
   const silent = Boolean(g.json || g.quiet);
   return {
-    stateDir: g.stateDir || process.env.BRNET_STATE_DIR || '/var/lib/brnet',
+    stateDir: g.stateDir || process.env.BRNET_STATE_DIR || defaultStateDir(),
     dryRun: Boolean(g.dryRun),
     json: Boolean(g.json),
     quiet: Boolean(g.quiet),
@@ -43,7 +44,7 @@ function ctxOf(cmd: Command): Ctx {
 function globalOptions(cmd: Command): Command {
   return cmd
     .optionsGroup('Global Options:')
-    .option('--state-dir <dir>', 'state directory (default: /var/lib/brnet; env BRNET_STATE_DIR)', undefined)
+    .option('--state-dir <dir>', 'state directory (default: /var/lib/brnet, rootless $XDG_RUNTIME_DIR/brnet; env BRNET_STATE_DIR)', undefined)
     .option('--json', 'machine-readable output on stdout')
     .option('-q, --quiet', 'names only for ls; nothing on success otherwise')
     .option('--dry-run', 'print the exact plan and change nothing')
@@ -351,6 +352,18 @@ export function buildProgram(mode: Mode = { sink: null }): Command {
         '  source <(brnet completion bash)\n  brnet completion zsh > /usr/local/share/zsh/site-functions/_brnet\n',
     )
     .action(reading(mode, async (shell: string, _o, cmd: Command) => (await import('./commands/completion.ts')).completion(shell, cmd, VERSION)));
+
+  leaf(mode, program, 'rootless [cmd...]', 'for a user without root: run CMD (default: the shell) in rootlesskit\'s namespaces, where brnet works')
+    .addHelpText(
+      'after',
+      '\nStarts rootlesskit (--net=slirp4netns --port-driver=builtin --copy-up=/etc --copy-up=/run\n' +
+        '--disable-host-loopback --state-dir=$XDG_RUNTIME_DIR/rootlesskit), makes /run/netns a directory of\n' +
+        'its own inside, and runs CMD there as uid 0 of the user namespace. Needs rootlesskit, slirp4netns,\n' +
+        'newuidmap/newgidmap (uidmap) and ranges for the user in /etc/subuid and /etc/subgid. Exits with\n' +
+        'the status of CMD. --dry-run prints the rootlesskit command instead.\n' +
+        '\nExamples:\n  brnet rootless\n  brnet rootless -- sh -c \'brnet network create web && exec sleep infinity\'\n',
+    )
+    .action(reading(mode, async (args: string[] | undefined, _o, cmd: Command) => (await import('./commands/rootless.ts')).rootless(ctxOf(cmd), args ?? [])));
 
   leaf(mode, program, 'version', 'print the version')
     .addHelpText('after', '\nExamples:\n  brnet version\n  brnet --version\n  brnet version --json\n')

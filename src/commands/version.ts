@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Ctx } from '../core/context.ts';
-import { isRootless } from '../net/userns.ts';
+import { isRootless } from '../net/rootless.ts';
 import { printJson } from '../ui/output.ts';
 import { write } from '../tty.ts';
 

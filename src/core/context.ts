@@ -1,5 +1,6 @@
 // What every command knows about how it was invoked.
 import { environment } from '../errors.ts';
+import { netAdminProblem, setRootlessWarn } from '../net/rootless.ts';
 import type { State } from '../state/schema.ts';
 import { readState } from '../state/store.ts';
 
@@ -13,14 +14,12 @@ export interface Ctx {
   warn(msg: string): void;
 }
 
+/** Root on the host, or rootless with CAP_NET_ADMIN over the network namespace (net/rootless.ts). */
 export function requireRoot(ctx: Ctx): void {
+  setRootlessWarn(ctx.warn);
   if (ctx.dryRun) return;
-  if (process.getuid && process.getuid() !== 0) {
-    throw environment(
-      'this command changes the network and must run as root',
-      'run it with sudo, or as root; --dry-run shows the plan without root (it needs read access to the state dir)',
-    );
-  }
+  const problem = netAdminProblem();
+  if (problem) throw environment(`this command changes the network: ${problem.message}`, problem.hint);
 }
 
 /**

@@ -464,7 +464,11 @@ export async function diagnose(ctx: Ctx): Promise<Report> {
       ufwEnabled: ufwEnabled(),
     }),
   );
-  findings.push(...userFindings(uid, uidMap), dirFinding);
+  // What the call itself can do: the capability check every change makes (net/rootless.ts).
+  const { netAdminProblem } = await import('../net/rootless.ts');
+  const capProblem = netAdminProblem();
+  findings.push(...(capProblem ? [finding('rootless', 'error', `brnet cannot change the network here: ${capProblem.message}`, capProblem.hint)] : userFindings(uid, uidMap)), dirFinding);
+  if (!capProblem && process.env.ROOTLESSKIT_STATE_DIR) findings.push(finding('rootlesskit', 'info', `inside rootlesskit (${process.env.ROOTLESSKIT_STATE_DIR}): published ports are also exposed on the real host through its port API`));
   if (stateFinding) findings.push(stateFinding);
   findings.push(...(await drift));
   return report(findings);

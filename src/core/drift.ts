@@ -4,6 +4,7 @@
 import type { FirewallComparison } from '../firewall/index.ts';
 import { bridgeAddresses, ownsBridge } from '../net/bridge.ts';
 import { ownerOf, parseMark } from '../net/marks.ts';
+import { namedNetnsPath } from '../net/rootless.ts';
 import type { Pending } from '../state/journal.ts';
 import { isIfname } from '../validate/values.ts';
 import { hasOwnLoopback, presence } from './identity.ts';
@@ -155,8 +156,8 @@ async function orphanNamespaces(state: State, host: Host, drift: Drift[]): Promi
   const used = new Set(state.networks.flatMap((n) => n.endpoints.map((e) => e.netnsIdentity?.token ?? '')));
   const out: Pending[] = [];
   for (const p of host.pendingNetns()) {
-    if (used.has(p.token) || host.netnsStatus(`/run/netns/${p.name}`) !== 'ok') continue;
-    if (!(await hasOwnLoopback(`/run/netns/${p.name}`, state.instance, p.token, host))) continue;
+    if (used.has(p.token) || host.netnsStatus(namedNetnsPath(p.name)) !== 'ok') continue;
+    if (!(await hasOwnLoopback(namedNetnsPath(p.name), state.instance, p.token, host))) continue;
     out.push(p);
     drift.push({ kind: 'leftover', what: `namespace ${p.name} (created by a call that did not finish) is not in the state` });
   }

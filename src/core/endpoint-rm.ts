@@ -6,6 +6,7 @@ import { notFound } from '../errors.ts';
 import type { Host } from './host.ts';
 import { presence, vethAlive } from './identity.ts';
 import { ipBatchStep } from '../net/ipcmd.ts';
+import { deleteOwnNetnsStep, inRunNetns } from '../net/netns-own.ts';
 import { tolerantBatchStep, vethsGoneStep } from '../net/veth.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
 import { type Member, defaultRouteOwners, membersIn, routeLine } from './default-routes.ts';
@@ -94,8 +95,16 @@ export async function endpointsRemoveSteps(gone: Member[], host: Host, next: Sta
     if (ep.netnsCreated && delNs.has(ep.netns)) withNs.push(ep.hostIfname);
     else lines.push(`link del dev ${ep.hostIfname}`);
   }
-  for (const name of delNs) lines.push(`netns del ${name}`);
+  // A namespace brnet made outside /run/netns (rootless) is deleted by path, not by `ip netns del`.
+  const ownNs: string[] = [];
+  for (const name of delNs) {
+    const path = gone.find((g) => g.endpoint.netns === name)?.endpoint.netnsPath ?? '';
+    if (inRunNetns(path)) lines.push(`netns del ${name}`);
+    else ownNs.push(path);
+  }
   const steps = await routeHandoverSteps(gone, next, host);
   if (lines.length) steps.push(tolerantBatchStep(lines));
+  if (ownNs.length) steps.push({ ...deleteOwnNetnsStep(ownNs), irreversible: true });
   return { steps, atEnd: withNs.length ? [vethsGoneStep(withNs)] : [] };
 }
+

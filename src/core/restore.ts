@@ -6,6 +6,8 @@ import { randomHex } from '../net/marks.ts';
 import type { Pending } from '../state/journal.ts';
 import { bridgeUpSteps } from '../net/bridge.ts';
 import { ipBatchStep } from '../net/ipcmd.ts';
+import { deleteOwnNetnsStep, inRunNetns } from '../net/netns-own.ts';
+import { namedNetnsPath } from '../net/rootless.ts';
 import type { Endpoint, Network, State } from '../state/schema.ts';
 import { nsConfigStep, statIdentity, tolerantBatchStep, vethAddStep } from '../net/veth.ts';
 import { defaultRouteOwners, membersIn } from './default-routes.ts';
@@ -18,7 +20,14 @@ import type { Step } from '../plan/steps.ts';
 export async function check(ctx: Ctx) {
   const state = await readOnly(ctx);
   const cmp = await compare(state, liveHost(ctx.stateDir));
-  return { drift: cmp.drift, stale: cmp.stale };
+  return { drift: [...cmp.drift, ...(await rootlessDrift(state)).map((m) => m.drift)], stale: cmp.stale };
+}
+
+/** Inside rootlesskit, the published ports it no longer exposes (core/rootless-ports.ts). */
+async function rootlessDrift(state: State): Promise<{ drift: Comparison['drift'][number]; expose: Step }[]> {
+  if (!process.env.ROOTLESSKIT_STATE_DIR) return [];
+  const { exposureDrift } = await import('./rootless-ports.ts');
+  return (await exposureDrift(state)).missing.map((m) => ({ drift: { kind: 'missing' as const, what: `rootlesskit port ${m.binding}` }, expose: m.expose }));
 }
 
 export interface Restored {
@@ -56,6 +65,12 @@ export function restore(): Operation<Restored> {
         changed ||= net.changed;
         if (net.steps.length) parts.push({ what: `network ${n.name}`, steps: net.steps });
       }
+      const exposures = await rootlessDrift(state);
+      if (exposures.length) {
+        parts.push({ what: 'rootlesskit ports', steps: exposures.map((x) => x.expose) });
+        cmp.drift.push(...exposures.map((x) => x.drift));
+        changed = true; // the new ids
+      }
       const fixed = cmp.drift.filter((d) => d.kind !== 'conflict' && d.kind !== 'foreign');
       return {
         // Re-created veths may have needed new host-side names, and re-created namespaces have
@@ -75,8 +90,9 @@ export function restore(): Operation<Restored> {
 }
 
 function leftoverSteps(cmp: Comparison): Step[] {
-  const lines = [...cmp.orphanLinks.map((l) => `link del dev ${l}`), ...cmp.orphanNetns.map((p) => `netns del ${p.name}`)];
-  return lines.length ? [tolerantBatchStep(lines)] : [];
+  const [inRun, own] = [cmp.orphanNetns.filter((p) => inRunNetns(namedNetnsPath(p.name))), cmp.orphanNetns.filter((p) => !inRunNetns(namedNetnsPath(p.name)))];
+  const lines = [...cmp.orphanLinks.map((l) => `link del dev ${l}`), ...inRun.map((p) => `netns del ${p.name}`)];
+  return [...(lines.length ? [tolerantBatchStep(lines)] : []), ...(own.length ? [deleteOwnNetnsStep(own.map((p) => namedNetnsPath(p.name)))] : [])];
 }
 
 function networkSteps(

@@ -218,7 +218,7 @@ export async function runBatch(ctx: Ctx, ops: { op: Operation<unknown>; label: s
     const fw = await firewallBetween(initial, state, host);
     const fwd = await firewalldBetween(initial, { state, steps: [], result: null }, host, ctx.stateDir);
     // The waits for namespaces to go run side by side: the kernel tears them down together.
-    const final = [...(fw ? [fw] : []), ...after, ...(atEnd.length ? [concurrently(atEnd)] : []), ...fwd];
+    const final = [...(fw ? [fw] : []), ...after, ...(await rootlessPorts(initial, state)), ...(atEnd.length ? [concurrently(atEnd)] : []), ...fwd];
     return { state, texts, final };
   };
   if (ctx.dryRun) {
@@ -273,8 +273,12 @@ async function assemble(from: State, p: Plan<unknown>, host: Host): Promise<Step
     const where = p.firewall ?? 'before';
     steps = where === 'before' ? [fw, ...steps] : where === 'after' ? [...steps, fw] : [concurrently([fw, ...steps])];
   }
-  return [...steps, ...(p.afterFirewall ?? []), ...(p.atEnd?.length ? [concurrently(p.atEnd)] : [])];
+  return [...steps, ...(p.afterFirewall ?? []), ...(p.state ? await rootlessPorts(from, p.state) : []), ...(p.atEnd?.length ? [concurrently(p.atEnd)] : [])];
 }
+
+/** Inside rootlesskit, the exposures of published ports on the real host (core/rootless-ports.ts). */
+const rootlessPorts = async (from: State, to: State): Promise<Step[]> =>
+  process.env.ROOTLESSKIT_STATE_DIR ? (await import('./rootless-ports.ts')).rootlessPortSteps(from, to) : [];
 
 function settle(ctx: Ctx, state: State): void {
   settlePending(ctx.stateDir, new Set(state.networks.flatMap((n) => n.endpoints.map((e) => e.netnsIdentity?.token ?? ''))));

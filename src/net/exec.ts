@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { BrnetError, environment } from '../errors.ts';
 import { write } from '../tty.ts';
+import { isRootless, permissionHint } from './rootless.ts';
 
 export interface RunOptions {
   input?: string;
@@ -38,6 +39,11 @@ const packageOf: Record<string, string> = {
   nsenter: 'util-linux',
   sysctl: 'procps',
   busctl: 'systemd',
+  unshare: 'util-linux',
+  umount: 'mount',
+  rootlesskit: 'rootlesskit',
+  slirp4netns: 'slirp4netns',
+  newuidmap: 'uidmap',
 };
 
 // --debug sets BRNET_DEBUG (see cli.ts), so that turning it on needs no import of this module.
@@ -102,8 +108,8 @@ function trace(argv: string[], code: number, started: number, input?: string): v
 /** Turns a failed result into the error the user sees, naming the failing batch line if any. */
 export function commandError(r: RunResult, input?: string): BrnetError {
   let why = r.stderr.trim().split('\n').filter(Boolean).slice(0, 2).join('; ') || `exit status ${r.code}`;
-  if (/Operation not permitted|Permission denied|must be root/i.test(r.stderr) && process.getuid?.() !== 0) {
-    return environment(`${shellQuote(r.argv)}: ${why}`, 'run brnet as root');
+  if (/Operation not permitted|Permission denied|must be root/i.test(r.stderr) && isRootless()) {
+    return environment(`${shellQuote(r.argv)}: ${why}`, permissionHint());
   }
   // `ip -batch -` reports "Command failed -:N"; iptables-restore "line N failed".
   const m = /Command failed -:(\d+)|line (\d+) failed/.exec(r.stderr);

@@ -1,13 +1,15 @@
-// Network namespaces as `--netns NS` names them: a name under /run/netns, a path, or pid:PID.
+// Network namespaces as `--netns NS` names them: a name under /run/netns (rootless, maybe
+// `$XDG_RUNTIME_DIR/brnet/netns`: see rootless.ts), a path, or pid:PID.
 // Checking that one exists costs no process (stat/statfs); looking inside costs exactly one
 // (`nsenter --net=PATH -- ip -j -batch -`, links and default routes together).
 import { isIpText, isNetnsName, isPid, isSafePath } from '../validate/values.ts';
 import { readFileSync, statSync, statfsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { environment, invalid, notFound } from '../errors.ts';
 import { run } from './exec.ts';
 import { parseJsonArray } from './host.ts';
 import { ipArgv } from './ipcmd.ts';
+import { namedNetnsPath, netnsDir, permissionHint } from './rootless.ts';
 
 export const NETNS_DIR = '/run/netns';
 
@@ -34,7 +36,7 @@ export function parseNetns(spec: string): NetnsRef {
   if (!isNetnsName(spec)) {
     throw invalid(`invalid namespace name "${spec}": use letters, digits and _ . @ + : -, starting with a letter, digit or _`);
   }
-  return { spec, path: `${NETNS_DIR}/${spec}`, name: spec };
+  return { spec, path: namedNetnsPath(spec), name: spec };
 }
 
 export type NetnsStatus = 'ok' | 'missing' | 'not-netns' | 'host';
@@ -59,13 +61,21 @@ export function statNetns(path: string): NetnsStat {
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR' || err.code === 'ESRCH') return { status: 'missing', id: null };
-    throw environment(`cannot open namespace ${path}: ${err.message}`, 'run brnet as root');
+    throw environment(`cannot open namespace ${path}: ${err.message}`, permissionHint());
   }
   // An empty file under /run/netns (left by an interrupted `ip netns add`) is not a namespace.
-  if (type !== NSFS_MAGIC) return { status: 'not-netns', id: null };
+  // In brnet's own directory (rootless) it is what a namespace leaves when the mount namespace
+  // it was mounted in ends (unshare -rnm exited): gone, as after a reboot, and made again there.
+  if (type !== NSFS_MAGIC) return { status: leftBehind(path, st) ? 'missing' : 'not-netns', id: null };
   self ??= statSync('/proc/self/ns/net');
   const id = { dev: st.dev, ino: st.ino };
   return { status: st.dev === self.dev && st.ino === self.ino ? 'host' : 'ok', id };
+}
+
+/** An empty file in brnet's own namespace directory (see statNetns). */
+export function leftBehind(path: string, st: { isFile(): boolean; size: number | bigint }): boolean {
+  const dir = netnsDir();
+  return dir !== NETNS_DIR && dirname(path) === dir && st.isFile() && Number(st.size) === 0;
 }
 
 export const netnsStatus = (path: string): NetnsStatus => statNetns(path).status;
@@ -76,11 +86,11 @@ export function requireNetns(ref: NetnsRef, status = netnsStatus(ref.path)): voi
   if (status === 'missing') {
     throw notFound(
       `network namespace ${ref.spec} not found${ref.path === ref.spec ? '' : ` (${ref.path})`}`,
-      ref.name ? 'create it with: ip netns add ' + ref.name + ', or add --create-netns' : 'check the path or the process id',
+      ref.name ? (ref.path === `${NETNS_DIR}/${ref.name}` ? `create it with: ip netns add ${ref.name}, or add --create-netns` : 'add --create-netns') : 'check the path or the process id',
     );
   }
   if (status === 'host') throw invalid(`namespace ${ref.spec} is brnet's own network namespace, not a separate one`);
-  throw invalid(`${ref.path} exists but is not a network namespace`, ref.name ? `remove the stale file: ip netns del ${ref.name}` : undefined);
+  throw invalid(`${ref.path} exists but is not a network namespace`, ref.name ? `remove the stale file: ${ref.path === `${NETNS_DIR}/${ref.name}` ? `ip netns del ${ref.name}` : `rm ${ref.path}`}` : undefined);
 }
 
 /**

@@ -1,8 +1,10 @@
 // Sysctls are written straight to /proc/sys (no process), read first and skipped when the
-// value is already right, as netavark does. Values are per network namespace.
+// value is already right, as netavark does. Values are per network namespace; rootless, one
+// that cannot be written is left alone with a warning.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { environment } from '../errors.ts';
 import type { Step } from '../plan/steps.ts';
+import { isRootless, netAdminProblem, permissionHint, warnOnce } from './rootless.ts';
 
 export type SysctlWrites = [key: string, value: string][];
 
@@ -30,13 +32,22 @@ export function readSysctl(key: string): string | null {
   }
 }
 
-function writeSysctl(key: string, value: string): void {
+/** false when rootless mode left it alone (see below). */
+function writeSysctl(key: string, value: string): boolean {
   try {
     writeFileSync(keyPath(key), value);
+    return true;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    const hint = err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS' ? 'run brnet as root' : undefined;
-    throw environment(`cannot set ${key.replace(/\//g, '.')}=${value}: ${err.message}`, hint);
+    const denied = err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS';
+    const name = key.replace(/\//g, '.');
+    // Rootless, a sysctl that is not per network namespace (or that the host made read-only)
+    // is the host's business: the network works without it, or as well as the host allows.
+    if (denied && isRootless() && !netAdminProblem()) {
+      warnOnce(`rootless: ${name} cannot be set from this user namespace (${err.code}): left at ${readSysctl(key) ?? 'its value'}`);
+      return false;
+    }
+    throw environment(`cannot set ${name}=${value}: ${err.message}`, denied ? permissionHint() : undefined);
   }
 }
 
@@ -50,10 +61,10 @@ export function sysctlStep(writes: SysctlWrites): Step {
         const old = readSysctl(k);
         if (old === v) continue;
         if (old === null && k.startsWith('net/bridge/')) {
-          throw environment(`${k.replace(/\//g, '.')} is missing: the br_netfilter module is not loaded`, 'run: modprobe br_netfilter');
+          const hint = isRootless() ? 'ask root on the host to run: modprobe br_netfilter (a user namespace cannot load modules)' : 'run: modprobe br_netfilter';
+          throw environment(`${k.replace(/\//g, '.')} is missing: the br_netfilter module is not loaded`, hint);
         }
-        writeSysctl(k, v);
-        if (old !== null) {
+        if (writeSysctl(k, v) && old !== null) {
           previous.push([k, old]);
           changedNow.set(k, { before: changedNow.get(k)?.before ?? old, set: v });
         }

@@ -10,6 +10,7 @@ import type { Endpoint, Network } from '../state/schema.ts';
 import { deviceMark, netnsMark } from './marks.ts';
 import { commandError, run } from './exec.ts';
 import { ipBatchStep } from './ipcmd.ts';
+import { createArgv, createOwnNetns, deleteOwnNetns, inRunNetns } from './netns-own.ts';
 import { randomVethName } from './names.ts';
 
 /** A default route the namespace side adds: via the network's gateway, out of this endpoint. */
@@ -32,7 +33,7 @@ export function hostAddLines(n: Network, ep: Endpoint, createNetns: string | nul
   const mtu = n.mtu ? ` mtu ${n.mtu}` : '';
   const host = ep.hostIfname;
   return [
-    ...(createNetns ? [`netns add ${createNetns}`] : []),
+    ...(createNetns && inRunNetns(ep.netnsPath) ? [`netns add ${createNetns}`] : []),
     // The peer is born inside the namespace under its final name, MTU and MAC: nothing is
     // moved or renamed afterwards. iproute2 takes a path for `netns` (pid:PID included).
     `link add ${host}${mtu} type veth peer name ${ep.ifname} netns ${ep.netnsPath}${mtu} address ${ep.mac}`,
@@ -80,9 +81,15 @@ function failedLine(stderr: string): number {
  */
 export function vethAddStep(n: Network, ep: Endpoint, createNetns: string | null, instance: string | null): Step {
   const made = { ns: false, veth: false };
+  // Outside /run/netns (rootless), the namespace is brnet's to make before the batch.
+  const ownNs = createNetns !== null && !inRunNetns(ep.netnsPath);
   return {
-    show: hostAddLines(n, ep, createNetns, instance).map((l) => `ip ${l}`),
+    show: [...(ownNs ? [createArgv(ep.netnsPath).join(' ')] : []), ...hostAddLines(n, ep, createNetns, instance).map((l) => `ip ${l}`)],
     async do() {
+      if (ownNs) {
+        await createOwnNetns(ep.netnsPath);
+        made.ns = true;
+      }
       for (let attempt = 1; ; attempt++) {
         const lines = hostAddLines(n, ep, made.ns ? null : createNetns, instance);
         const input = `${lines.join('\n')}\n`;
@@ -109,8 +116,9 @@ export function vethAddStep(n: Network, ep: Endpoint, createNetns: string | null
     async undo() {
       const lines: string[] = [];
       if (made.veth) lines.push(`link del dev ${ep.hostIfname}`);
-      if (made.ns && createNetns) lines.push(`netns del ${createNetns}`);
+      if (made.ns && createNetns && !ownNs) lines.push(`netns del ${createNetns}`);
       if (lines.length) await run(['ip', '-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, allowFail: true });
+      if (made.ns && ownNs) await deleteOwnNetns(ep.netnsPath);
     },
   };
 }

@@ -7,6 +7,7 @@
 import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isInstanceId } from '../net/marks.ts';
+import { namedNetnsPath } from '../net/rootless.ts';
 import { isNetnsName } from '../validate/values.ts';
 
 export interface Pending {
@@ -43,7 +44,7 @@ export function readPending(dir: string): Pending[] {
  */
 export function settlePending(dir: string, usedTokens: ReadonlySet<string>): void {
   const all = readPending(dir);
-  const keep = all.filter((e) => !usedTokens.has(e.token) && existsSync(`/run/netns/${e.name}`));
+  const keep = all.filter((e) => !usedTokens.has(e.token) && existsSync(namedNetnsPath(e.name)));
   if (keep.length !== all.length) rewritePending(dir, keep);
 }
 

@@ -39,13 +39,27 @@ export type GatewayMode = z.Infer<typeof GatewayMode>;
 
 export const Proto = z.oneOf(['tcp', 'udp', 'sctp']);
 
-export const PortSchema = z.object({
+const PortFields = z.object({
   proto: Proto,
   hostIp: ip, // "0.0.0.0", "::" or one address
   hostPort: port,
   containerPort: port,
 });
-export type Port = z.Infer<typeof PortSchema>;
+/** rootlesskit: the id of the binding's exposure on the real host (net/rootlesskit.ts); absent elsewhere. */
+export type Port = z.Infer<typeof PortFields> & { rootlesskit?: number };
+const rootlesskitId = z.int(0, 2 ** 31 - 1);
+export const PortSchema: z.Shape<Port> = (v) => {
+  const p: Port = PortFields(v);
+  const id = (v as { rootlesskit?: unknown }).rootlesskit;
+  if (id === undefined) return p;
+  try {
+    p.rootlesskit = rootlesskitId(id);
+  } catch (e) {
+    if (e instanceof z.ShapeError) e.path.unshift('rootlesskit');
+    throw e;
+  }
+  return p;
+};
 
 /**
  * A legacy link (core/links.ts), kept on the endpoint that opens the connections: it may reach

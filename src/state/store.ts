@@ -7,6 +7,7 @@ import { closeSync, constants, fstatSync, fsyncSync, linkSync, lstatSync, mkdirS
 import { dirname, join } from 'node:path';
 import { Low } from 'lowdb';
 import { environment } from '../errors.ts';
+import { isRootless } from '../net/rootless.ts';
 import { ShapeError } from '../validate/shape.ts';
 import { interruptedError, signalled } from '../signals.ts';
 import { migrate } from './migrate.ts';
@@ -218,7 +219,7 @@ export async function withLock<T>(dir: string, onWait: () => void, fn: () => Pro
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw accessDenied(dir, 'create');
-    throw environment(`cannot create state directory ${dir}: ${(e as Error).message}`, 'run brnet as root');
+    throw environment(`cannot create state directory ${dir}: ${(e as Error).message}`, isRootless() ? 'give a directory of your own with --state-dir' : 'run brnet as root');
   }
   trustStateDir(dir); // before the lock is made in it
   const lockPath = join(dir, 'state.lock');

@@ -131,7 +131,7 @@ describe('bash script', () => {
   });
 
   it('completes nouns, verbs and options', () => {
-    expect(complete('brnet', '')).toEqual(['network', 'endpoint', 'port', 'config', 'restore', 'check', 'explain', 'doctor', 'reset', 'batch', 'completion', 'version']);
+    expect(complete('brnet', '')).toEqual(['network', 'endpoint', 'port', 'config', 'restore', 'check', 'explain', 'doctor', 'reset', 'batch', 'completion', 'rootless', 'version']);
     expect(complete('brnet', 'e')).toEqual(['endpoint', 'explain']);
     expect(complete('brnet', 'network', '')).toEqual(['create', 'rm', 'remove', 'ls', 'list', 'inspect', 'prune']);
     expect(complete('brnet', 'network', 'create', 'x', '--no-')).toEqual(['--no-color', '--no-ipv4', '--no-icc', '--no-masquerade']);

@@ -200,8 +200,12 @@ describe('batch lines', () => {
       'link set dev veth1234567 type bridge_slave hairpin on',
       'link set dev veth1234567 up',
     ]);
-    expect(hostAddLines(net(), e, 'app', null)[0]).toBe('netns add app');
-    expect(hostAddLines(net(), e, 'app', null)[1]).toBe('link add veth1234567 type veth peer name eth0 netns /proc/42/ns/net address 02:11:22:33:44:55');
+    const named = ep({ hostIfname: 'veth1234567', netnsPath: '/run/netns/app', mac: '02:11:22:33:44:55' });
+    expect(hostAddLines(net(), named, 'app', null)[0]).toBe('netns add app');
+    expect(hostAddLines(net(), named, 'app', null)[1]).toBe('link add veth1234567 type veth peer name eth0 netns /run/netns/app address 02:11:22:33:44:55');
+    // rootless, outside /run/netns: `ip netns add` cannot make it there (net/netns-own.ts does)
+    const own = ep({ hostIfname: 'veth1234567', netnsPath: '/run/user/1000/brnet/netns/app', mac: '02:11:22:33:44:55' });
+    expect(hostAddLines(net(), own, 'app', null)[0]).toBe('link add veth1234567 type veth peer name eth0 netns /run/user/1000/brnet/netns/app address 02:11:22:33:44:55');
   });
   it('configure the namespace side: marks, addresses, links up, routes', () => {
     const owner = { network: net(), endpoint: ep(), family: 4 as const, gateway: '10.1.0.1' };
