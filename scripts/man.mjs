@@ -1,5 +1,7 @@
 // Filter for marked-man's roff output (stdin -> stdout), used by `npm run man`:
-//   marked-man … man/brnet.1.md | node scripts/man.mjs > man/brnet.1
+//   marked-man … man/brnet.1.md > TMPFILE && node scripts/man.mjs TMPFILE > man/brnet.1
+// (through a file, which it removes: marked-man exits with output still unwritten when a pipe
+// is full, which cut the page at 64 KiB once it grew past that)
 // It adds what marked-man lacks and the page relies on:
 // - definition lists: a list item whose first line ends in ':' ("* `--subnet` _CIDR_:" and an
 //   indented description) becomes a tagged paragraph (.TP), as options are shown in man pages;
@@ -7,9 +9,11 @@
 // - the `'\" t` first line that tells man(1) to run tbl(1) for the tables, and tables whose
 //   last column takes the rest of the line instead of every column being stretched.
 // It refuses input that is not a man page, so a failing marked-man cannot leave an empty page.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 
-const roff = readFileSync(0, 'utf8');
+const input = process.argv[2];
+const roff = input ? readFileSync(input, 'utf8') : readFileSync(0, 'utf8');
+if (input) rmSync(input, { force: true });
 if (!roff.startsWith('.TH ')) {
   process.stderr.write('man.mjs: the input is not a man page (did marked-man fail?)\n');
   process.exit(1);

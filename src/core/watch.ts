@@ -56,6 +56,8 @@ export async function watch(ctx: Ctx, restoreOnce: (quiet: boolean) => Promise<R
   let again = false;
   let firewalldStarting = false;
   let stopping = false;
+  let failures = 0;
+  let retry = false;
   const reasons = new Set<string>();
   const followers = new Map<string, Follower>();
   let done!: () => void;
@@ -100,10 +102,20 @@ export async function watch(ctx: Ctx, restoreOnce: (quiet: boolean) => Promise<R
           write(2, `brnet: repaired ${fixed.length} difference${fixed.length > 1 ? 's' : ''} in ${ms} ms (after ${why}): ${what}\n`);
         }
       }
+      failures = 0;
     } catch (e) {
-      if (!(e instanceof BrnetError && e.code === 'INTERRUPTED')) ctx.warn(`cannot repair after ${why}: ${e instanceof Error ? e.message : String(e)}`);
+      // firewalld starting or stopping answers half-way for a moment: tried again before it
+      // is worth a warning.
+      if (!(e instanceof BrnetError && e.code === 'INTERRUPTED')) {
+        if (++failures >= 3) ctx.warn(`cannot repair after ${why}: ${e instanceof Error ? e.message : String(e)}`);
+        else retry = true;
+      }
     } finally {
       busy = false;
+    }
+    if (retry && !stopping) {
+      retry = false;
+      setTimeout(() => news(`${why} (again)`), 1000);
     }
     if (stopping) return done();
     if (again) {

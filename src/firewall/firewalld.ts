@@ -109,14 +109,16 @@ async function orNull<T>(p: Promise<T>, ...reasons: string[]): Promise<T | null>
 /** firewalld as it is now; null when it does not run. Four calls side by side, then one or two. */
 export async function readFirewalld(): Promise<FirewalldView | null> {
   if (!existsSync('/run/firewalld')) return null;
-  const [rz, rp, pz, pp] = await Promise.all([
+  const [up, rz, rp, pz, pp] = await Promise.all([
+    running(),
     orNull(call(ROOT, `${BUS}.zone`, 'getZoneSettings2', 's', ZONE), 'INVALID_ZONE'),
     orNull(call(ROOT, `${BUS}.policy`, 'getPolicySettings', 's', POLICY), 'INVALID_POLICY'),
     orNull(call(CONFIG, `${BUS}.config`, 'getZoneByName', 's', ZONE), 'INVALID_ZONE'),
     orNull(call(CONFIG, `${BUS}.config`, 'getPolicyByName', 's', POLICY), 'INVALID_POLICY'),
   ]);
-  // Not running: every call says so. (A call that found nothing is an empty reply, not null.)
-  if (rz === null && rp === null && pz === null && pp === null && !(await running())) return null;
+  // Not running, or starting or stopping: what it says then is not its configuration. Its
+  // start is followed by a repair (`restore --watch`), and `check` tells in the meantime.
+  if (!up) return null;
   const zonePath = objectPath(pz);
   const policyPath = objectPath(pp);
   const [zs, ps] = await Promise.all([
@@ -196,8 +198,9 @@ export function firewalldStep(view: FirewalldView | null, bridges: string[], gon
       step: {
         show,
         async do() {
-          if (zoneMissing) made.push(await addZone(bridges));
-          if (policyMissing) made.push(await addPolicy());
+          const zone = zoneMissing ? await addZone(bridges) : null;
+          const policy = policyMissing ? await addPolicy() : null;
+          made.push(...[zone, policy].filter((p): p is string => p !== null));
           await bindAll(addPermanent, reload ? [] : addRuntime, permanent.zone?.path);
           await unbindAll(remove, permanent.zone?.path);
           if (reload) await reloadThen(afterReload);
@@ -235,18 +238,25 @@ export function firewalldStep(view: FirewalldView | null, bridges: string[], gon
   };
 }
 
-async function addZone(bridges: string[]): Promise<string> {
-  const data = await call(CONFIG, `${BUS}.config`, 'addZone2', 'sa{sv}', ZONE, '4', 'target', 's', 'ACCEPT', 'short', 's', 'brnet', 'description', 's', MARK, 'interfaces', 'as', String(bridges.length), ...bridges);
-  return must(objectPath(data), 'addZone2');
+/** The path of what was made; null when it was there already (made meanwhile: nothing to undo). */
+async function addZone(bridges: string[]): Promise<string | null> {
+  const data = await orNull(
+    call(CONFIG, `${BUS}.config`, 'addZone2', 'sa{sv}', ZONE, '4', 'target', 's', 'ACCEPT', 'short', 's', 'brnet', 'description', 's', MARK, 'interfaces', 'as', String(bridges.length), ...bridges),
+    'NAME_CONFLICT',
+  );
+  return data === null ? null : must(objectPath(data), 'addZone2');
 }
 
-async function addPolicy(): Promise<string> {
-  const data = await call(
-    CONFIG, `${BUS}.config`, 'addPolicy', 'sa{sv}', POLICY, '5',
-    'target', 's', 'ACCEPT', 'short', 's', 'brnet', 'description', 's', MARK,
-    'ingress_zones', 'as', '1', 'ANY', 'egress_zones', 'as', '1', ZONE,
+async function addPolicy(): Promise<string | null> {
+  const data = await orNull(
+    call(
+      CONFIG, `${BUS}.config`, 'addPolicy', 'sa{sv}', POLICY, '5',
+      'target', 's', 'ACCEPT', 'short', 's', 'brnet', 'description', 's', MARK,
+      'ingress_zones', 'as', '1', 'ANY', 'egress_zones', 'as', '1', ZONE,
+    ),
+    'NAME_CONFLICT',
   );
-  return must(objectPath(data), 'addPolicy');
+  return data === null ? null : must(objectPath(data), 'addPolicy');
 }
 
 function must<T>(v: T | null, what: string): T {

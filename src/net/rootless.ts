@@ -142,7 +142,7 @@ export interface CapProblem {
   hint: string;
 }
 
-const ROOTLESS_HINT = 'run it as root (sudo), or without root in a user and network namespace of your own: `brnet rootless`';
+const ROOTLESS_HINT = 'run it as root (sudo), or without root in a user and network namespace of your own: `brnet rootless`; --dry-run shows the plan without root (it needs read access to the state dir)';
 
 /** Why this process cannot change its network namespace, or null when it holds CAP_NET_ADMIN over it. */
 export function netAdminProblem(): CapProblem | null {

@@ -200,7 +200,7 @@ describeRoot('docker habits', () => {
       expect(plan.stdout).toMatch(/^ip link add /m);
       const change = await asNobody(['network', 'rm', 'shared'], dir);
       expect(change.code).toBe(5);
-      expect(change.stderr).toMatch(/^brnet: this command changes the network and must run as root\nhint: .*--dry-run shows the plan without root/);
+      expect(change.stderr).toMatch(/^brnet: this command changes the network: it needs CAP_NET_ADMIN over network namespace net:\[\d+\], which uid 65534 does not have\nhint: .*--dry-run shows the plan without root/);
       const j = await asNobody(['network', 'ls', '--json'], sb.stateDir);
       expect(JSON.parse(j.stderr).error).toMatchObject({ code: 'ENVIRONMENT', exitCode: 5, hint: hint.slice(6, -1) });
     } finally {
