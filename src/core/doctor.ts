@@ -2,6 +2,7 @@
 // /proc for the kernel (no module is ever loaded), the firewall through firewall/survey.ts and
 // the readers `check` uses, the state through the store, drift through core/drift.ts. The
 // processes (`iptables -V`, the saves, `nft list tables`, `ip`) run side by side.
+import { isInitialUidMap, netAdminProblem } from '../net/rootless.ts';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { BrnetError } from '../errors.ts';
@@ -365,7 +366,7 @@ function ufwEnabled(): boolean {
 // Who runs brnet, and its state
 
 export function userFindings(uid: number, uidMap: string | null): Finding[] {
-  const initial = uidMap === null || /^\s*0\s+0\s+4294967295\s*$/.test(uidMap);
+  const initial = uidMap === null || isInitialUidMap(uidMap);
   if (uid === 0 && initial) return [finding('rootless', 'ok', 'running as root in the initial user namespace (not rootless)')];
   if (uid === 0) return [finding('rootless', 'info', 'rootless: root inside a user namespace; sysctls that are not per network namespace are left alone')];
   return [finding('rootless', 'error', `running as uid ${uid}: brnet changes the network and needs root, or CAP_NET_ADMIN in a user and network namespace of its own`, 'run it as root, or inside: unshare -rn')];
@@ -465,7 +466,6 @@ export async function diagnose(ctx: Ctx): Promise<Report> {
     }),
   );
   // What the call itself can do: the capability check every change makes (net/rootless.ts).
-  const { netAdminProblem } = await import('../net/rootless.ts');
   const capProblem = netAdminProblem();
   findings.push(...(capProblem ? [finding('rootless', 'error', `brnet cannot change the network here: ${capProblem.message}`, capProblem.hint)] : userFindings(uid, uidMap)), dirFinding);
   if (!capProblem && process.env.ROOTLESSKIT_STATE_DIR) findings.push(finding('rootlesskit', 'info', `inside rootlesskit (${process.env.ROOTLESSKIT_STATE_DIR}): published ports are also exposed on the real host through its port API`));

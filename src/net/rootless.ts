@@ -20,9 +20,12 @@ function readOr(path: string, fallback: string): string {
   }
 }
 
+/** Is this `uid_map` the initial user namespace's? */
+export const isInitialUidMap = (map: string): boolean => FULL_MAP.test(map);
+
 /** Is this process in the host's own user namespace? (A kernel without user namespaces: yes.) */
 export function inInitialUserns(): boolean {
-  return FULL_MAP.test(readOr('/proc/self/uid_map', '0 0 4294967295'));
+  return isInitialUidMap(readOr('/proc/self/uid_map', '0 0 4294967295'));
 }
 
 const euid = () => process.geteuid?.() ?? 0;
