@@ -9,6 +9,9 @@ const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V' || args[0] === 'version')) {
   // console.log, not ui/tty.ts: loading node:fs and Buffer would be most of what is left.
   console.log(typeof __BRNET_VERSION__ === 'string' ? __BRNET_VERSION__ : '0.0.0-dev');
+} else if (args[0] === '__proxy') {
+  // The userland proxy's role (net/proxy-role.ts), which must not pay for the command tree.
+  import('./net/proxy-role.ts').then(({ runProxy }) => runProxy(args.slice(1)));
 } else {
   import('./cli.ts').then(async ({ main }) => {
     process.exitCode = await main();

@@ -6,6 +6,28 @@ import { parseBool } from '../net/names.ts';
 import type { Config, State } from '../state/schema.ts';
 import { emptyState } from '../state/schema.ts';
 import type { Operation } from './runner.ts';
+import { networkSysctls } from '../net/bridge.ts';
+import { sysctlStep } from '../net/sysctl.ts';
+import { bindingText } from '../net/addr-text.ts';
+import { proxyOnly } from './proxy-ports.ts';
+
+/** The state without the bindings that exist only for the proxy, and what they were. */
+function withoutProxyOnly(state: State): { networks: State['networks']; dropped: string[] } {
+  const dropped: string[] = [];
+  const networks = state.networks.map((n) => {
+    if (!n.endpoints.some((e) => e.ports.some((p) => proxyOnly(e, p)))) return n;
+    return {
+      ...n,
+      endpoints: n.endpoints.map((e) => {
+        const keep = e.ports.filter((p) => !proxyOnly(e, p));
+        if (keep.length === e.ports.length) return e;
+        for (const p of e.ports) if (proxyOnly(e, p)) dropped.push(`${n.name}/${e.name} ${bindingText(p)}`);
+        return { ...e, ports: keep };
+      }),
+    };
+  });
+  return { networks, dropped };
+}
 
 export const CONFIG_KEYS = ['firewall-backend', 'iptables', 'ip6tables', 'ip-forward', 'userland-proxy', 'default-address-pools'] as const;
 
@@ -35,10 +57,7 @@ export function applySetting(c: Config, key: string, value: string): Config {
     case 'ip-forward':
       return { ...c, ipForward: parseBool(key, value) };
     case 'userland-proxy':
-      if (parseBool(key, value)) {
-        throw invalid('userland-proxy cannot be enabled: brnet publishes ports with kernel NAT only (hairpin and loopback included)');
-      }
-      return { ...c, userlandProxy: false };
+      return { ...c, userlandProxy: parseBool(key, value) };
     case 'default-address-pools':
       return { ...c, defaultAddressPools: parsePools(value) };
     default:
@@ -50,10 +69,24 @@ export function setConfig(key: string, value: string): Operation<Config> {
   applySetting(emptyState().config, key, value); // bad keys and values fail before the lock
   return {
     what: `set ${key}`,
-    plan: async (state) => {
-      const next: State = { ...state, config: applySetting(state.config, key, value) };
+    plan: async (state, host) => {
+      let next: State = { ...state, config: applySetting(state.config, key, value) };
       const moving = next.config.firewallBackend !== state.config.firewallBackend;
-      return { state: next, steps: [], result: next.config, ...(moving ? { migration: 'start' as const } : {}) };
+      if (next.config.userlandProxy === state.config.userlandProxy) {
+        return { state: next, steps: [], result: next.config, ...(moving ? { migration: 'start' as const } : {}) };
+      }
+      // The proxies follow from the state (core/proxy-ports.ts) and the rules from the config:
+      // the runner starts or stops every proxy and rewrites every network's chains in this one
+      // operation. What is left here: route_localnet, and the bindings only a proxy can serve.
+      const notes: string[] = [];
+      if (!next.config.userlandProxy) {
+        const { networks, dropped } = withoutProxyOnly(next);
+        next = { ...next, networks };
+        if (dropped.length) notes.push(`unpublished ${dropped.length} binding(s) that only the userland proxy can serve (IPv6 host address, endpoint without IPv6): ${dropped.slice(0, 5).join(', ')}${dropped.length > 5 ? ', …' : ''}`);
+      }
+      const links = host.links().links;
+      const steps = next.networks.filter((n) => n.ipv4 && !n.internal && links.has(n.bridge)).map((n) => sysctlStep(networkSysctls(n, next.config)));
+      return { state: next, steps, firewall: 'before', notes, result: next.config };
     },
   };
 }

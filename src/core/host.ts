@@ -11,7 +11,8 @@ import { type HostView, bridgePorts, linkAlias, linkMaster, linkNames, linksView
 import { type NetnsStat, type NetnsStatus, type NetnsView, processStart, readNetns, statNetns } from '../net/netns.ts';
 import { type Pending, migrationNoted, readPending } from '../state/journal.ts';
 import { type EphemeralRange, type Listener, readEphemeralRange, readListeners } from '../net/ports.ts';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readSysctl } from '../net/sysctl.ts';
 
 export interface Host {
   /** Links only, from sysfs. */
@@ -46,6 +47,8 @@ export interface Host {
   listeners(): readonly Listener[];
   /** The ephemeral port range, less the reserved ports. */
   ephemeral(): EphemeralRange;
+  /** Can sockets be bound on IPv6 addresses here (`::` for the userland proxy)? */
+  hostIpv6(): boolean;
   /** What brnet's IPv6 pool is derived from. */
   machineId(): string;
   /** brnet's rules and built-in jumps as the kernel has them (for the first and last network). */
@@ -99,6 +102,7 @@ export function liveHost(stateDir?: string): Host {
     netns: (path) => namespaces.get(path) ?? namespaces.set(path, readNetns(path)).get(path)!,
     listeners: once(readListeners),
     ephemeral: once(readEphemeralRange),
+    hostIpv6: once(() => existsSync('/proc/net/if_inet6') && readSysctl('net/ipv6/conf/all/disable_ipv6') !== '1'),
     machineId: once(readMachineId),
     firewall: (f) => rules.get(f) ?? rules.set(f, import('../firewall/iptables.ts').then((m) => m.readKernelRules(f))).get(f)!,
     nftables: once(() => import('../firewall/nftables.ts').then((m) => m.readNft())),

@@ -18,16 +18,22 @@ import type { Host } from './host.ts';
 import { isRouted, modeOf } from './lookup.ts';
 
 /** What the allocator asks of the host (read lazily: a call that needs neither reads neither). */
-export type HostPorts = Pick<Host, 'listeners' | 'ephemeral'>;
+export type HostPorts = Pick<Host, 'listeners' | 'ephemeral'> & Partial<Pick<Host, 'hostIpv6'>>;
 
 interface Target {
   hostIp: string;
   routed: boolean;
 }
 
-/** The host IPs one request binds: one per address family the endpoint has, or the one asked for. */
-function targetsOf(net: Network, ep: Endpoint, r: PortRequest): Target[] {
-  const has = { 4: ep.ipv4 !== null, 6: ep.ipv6 !== null };
+/**
+ * The host IPs one request binds: one per address family the endpoint has, or the one asked
+ * for. With the userland proxy, a TCP or UDP port of an endpoint without IPv6 is also bound
+ * on `::` (when the host has IPv6), and an IPv6 host address may be asked for: the proxy
+ * carries it to the endpoint's IPv4 address (6-to-4), as the reference driver does.
+ */
+function targetsOf(net: Network, ep: Endpoint, r: PortRequest, proxy: boolean, hostIpv6: boolean): Target[] {
+  const sixToFour = proxy && r.proto !== 'sctp' && ep.ipv4 !== null && ep.ipv6 === null;
+  const has = { 4: ep.ipv4 !== null, 6: ep.ipv6 !== null || sixToFour };
   // --host-binding-ip 0.0.0.0 is the reference driver's default and means "all addresses".
   const dflt = net.hostBindingIp && net.hostBindingIp !== '0.0.0.0' ? net.hostBindingIp : null;
   const explicit = r.hostIp ?? dflt;
@@ -42,7 +48,7 @@ function targetsOf(net: Network, ep: Endpoint, r: PortRequest): Target[] {
     }
     ips = [explicit];
   } else {
-    ips = ([4, 6] as const).filter((f) => has[f]).map((f) => UNSPECIFIED[f]);
+    ips = ([4, 6] as const).filter((f) => has[f] && (f === 4 || ep.ipv6 !== null || hostIpv6)).map((f) => UNSPECIFIED[f]);
     if (!ips.length) throw invalid(`cannot publish "${r.spec}": endpoint ${ep.name} has no address`);
   }
   return ips.map((ip) => {
@@ -50,10 +56,13 @@ function targetsOf(net: Network, ep: Endpoint, r: PortRequest): Target[] {
     // Routed mode has no NAT: the host IP and port mean nothing (the reference driver ignores
     // them too); the binding opens the container port to the outside.
     if (modeOf(net, f) === 'routed') return { hostIp: UNSPECIFIED[f], routed: true };
-    if (ip === '::1') {
+    if (ip === '::1' && !(proxy && r.proto !== 'sctp')) {
       // IPv4 loopback works through route_localnet; IPv6 has no equivalent, and without a
       // userland proxy nothing could carry [::1] to the endpoint.
-      throw invalid(`cannot publish "${r.spec}" on ::1: IPv6 loopback cannot be forwarded to an endpoint`, 'publish on 127.0.0.1, or on [::] and use the endpoint from ::1 through a host address');
+      throw invalid(
+        `cannot publish "${r.spec}" on ::1: IPv6 loopback cannot be forwarded to an endpoint${proxy ? ' over SCTP' : ' without the userland proxy'}`,
+        proxy ? 'publish on 127.0.0.1' : 'publish on 127.0.0.1, or turn the proxy on: brnet config set userland-proxy true',
+      );
     }
     return { hostIp: ip, routed: false };
   });
@@ -127,7 +136,7 @@ export function planBindings(state: State, net: Network, ep: Endpoint, requests:
   const same = (a: Port, b: Port) =>
     a.proto === b.proto && a.hostIp === b.hostIp && a.hostPort === b.hostPort && a.containerPort === b.containerPort;
   for (const r of requests) {
-    const targets = targetsOf(net, ep, r);
+    const targets = targetsOf(net, ep, r, state.config.userlandProxy, host.hostIpv6?.() ?? true);
     const nat = targets.filter((t) => !t.routed);
     const free = (port: number) => nat.every((t) => takenBy(r.proto, port, t.hostIp) === null);
     let hostPort = 0;

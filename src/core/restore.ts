@@ -20,7 +20,13 @@ import type { Step } from '../plan/steps.ts';
 export async function check(ctx: Ctx) {
   const state = await readOnly(ctx);
   const cmp = await compare(state, liveHost(ctx.stateDir));
-  return { drift: [...cmp.drift, ...(await rootlessDrift(state)).map((m) => m.drift)], stale: cmp.stale };
+  return { drift: [...cmp.drift, ...(await rootlessDrift(state)).map((m) => m.drift), ...(await proxyDrift(state)).drift], stale: cmp.stale };
+}
+
+/** Proxies missing, or left over (core/proxy-ports.ts); nothing to look for when none can exist. */
+async function proxyDrift(state: State) {
+  const { proxyDrift: drift } = await import('./proxy-ports.ts');
+  return drift(state);
 }
 
 /** Inside rootlesskit, the published ports it no longer exposes (core/rootless-ports.ts). */
@@ -70,6 +76,12 @@ export function restore(): Operation<Restored> {
         parts.push({ what: 'rootlesskit ports', steps: exposures.map((x) => x.expose) });
         cmp.drift.push(...exposures.map((x) => x.drift));
         changed = true; // the new ids
+      }
+      const proxies = await proxyDrift(state);
+      if (proxies.repair.length) {
+        parts.push({ what: 'userland proxies', steps: proxies.repair });
+        cmp.drift.push(...proxies.drift);
+        changed = true; // the new pids
       }
       const fixed = cmp.drift.filter((d) => d.kind !== 'conflict' && d.kind !== 'foreign');
       return {

@@ -114,10 +114,12 @@ export async function run<R>(ctx: Ctx, op: Operation<R>): Promise<Outcome<R>> {
       // A plan that changes no state may still have set sysctls (`restore` after a reboot).
       if (!p.state && sysctlsChanged().size) await writeStep(db, state).do();
     } catch (e) {
+      await rolledBack(db).catch(() => {});
       // A planning error already says what is wrong with the request; one while applying is
       // a failed command or file deep down, which says nothing of what the user asked for.
       throw wrap(`cannot ${op.what}`, asInterrupted(e));
     }
+    await committed();
     if (signalled()) throw wrap(op.what, interruptedError(true));
     if (p.pendingNetns) settle(ctx, p.state ?? state);
     if (p.migration) clearMigration(ctx.stateDir);
@@ -218,7 +220,8 @@ export async function runBatch(ctx: Ctx, ops: { op: Operation<unknown>; label: s
     const fw = await firewallBetween(initial, state, host);
     const fwd = await firewalldBetween(initial, { state, steps: [], result: null }, host, ctx.stateDir);
     // The waits for namespaces to go run side by side: the kernel tears them down together.
-    const final = [...(fw ? [fw] : []), ...after, ...(await rootlessPorts(initial, state)), ...(atEnd.length ? [concurrently(atEnd)] : []), ...fwd];
+    const ports = [...(await rootlessPorts(initial, state)), ...(await proxies(initial, state))];
+    const final = [...(fw ? [fw] : []), ...after, ...ports, ...(atEnd.length ? [concurrently(atEnd)] : []), ...fwd];
     return { state, texts, final };
   };
   if (ctx.dryRun) {
@@ -236,8 +239,11 @@ export async function runBatch(ctx: Ctx, ops: { op: Operation<unknown>; label: s
       await runSteps([...final, writeStep(db, state)], done);
       settle(ctx, state);
     } catch (e) {
-      throw await rollbackAfter(asInterrupted(e), done);
+      const err = await rollbackAfter(asInterrupted(e), done);
+      await rolledBack(db).catch(() => {});
+      throw err;
     }
+    await committed();
     if (signalled()) throw interruptedError(true);
     return { plan: null };
   });
@@ -273,7 +279,21 @@ async function assemble(from: State, p: Plan<unknown>, host: Host): Promise<Step
     const where = p.firewall ?? 'before';
     steps = where === 'before' ? [fw, ...steps] : where === 'after' ? [...steps, fw] : [concurrently([fw, ...steps])];
   }
-  return [...steps, ...(p.afterFirewall ?? []), ...(p.state ? await rootlessPorts(from, p.state) : []), ...(p.atEnd?.length ? [concurrently(p.atEnd)] : [])];
+  const ports = p.state ? [...(await rootlessPorts(from, p.state)), ...(await proxies(from, p.state))] : [];
+  return [...steps, ...(p.afterFirewall ?? []), ...ports, ...(p.atEnd?.length ? [concurrently(p.atEnd)] : [])];
+}
+
+/** The userland proxies to stop and start (core/proxy-ports.ts), after the rules they go with. */
+const proxies = async (from: State, to: State): Promise<Step[]> => (await import('./proxy-ports.ts')).proxySteps(from, to);
+
+/** Once the state is written, the proxies it records go on by themselves (core/proxy-ports.ts). */
+async function committed(): Promise<void> {
+  await (await import('./proxy-ports.ts')).commitProxies();
+}
+
+/** After a rollback, proxies it started again are recorded in the state as it was. */
+async function rolledBack(db: Db): Promise<void> {
+  await (await import('./proxy-ports.ts')).afterRollback(() => db.write());
 }
 
 /** Inside rootlesskit, the exposures of published ports on the real host (core/rootless-ports.ts). */
@@ -333,7 +353,7 @@ async function firewalldBetween(from: State, p: Plan<unknown>, host: Host, state
  */
 function changedNetworks(from: State, to: State): Set<string> | undefined {
   if (from.config.iptables !== to.config.iptables || from.config.ip6tables !== to.config.ip6tables) return undefined;
-  if (from.config.firewallBackend !== to.config.firewallBackend) return undefined;
+  if (from.config.firewallBackend !== to.config.firewallBackend || from.config.userlandProxy !== to.config.userlandProxy) return undefined;
   if (from.instance !== to.instance) return undefined;
   const before = new Map(from.networks.map((n) => [n.name, n]));
   const changed = new Set<string>();

@@ -20,7 +20,7 @@
 //   raw-prerouting (raw): raw-all -> raw-<id>
 // (Names of nft keywords, such as `forward` or `dnat`, would need quoting: none is used.)
 // Every rule carries a counter and the comment brnet@<instance>:<owner>.
-import { type Family, ND_TYPES, bindings, chainId, enabledFamilies, isNatMode, linkedPairs, subnetOf } from './rules.ts';
+import { type Family, ND_TYPES, PROXY_OWNER, bindings, chainId, enabledFamilies, isNatMode, linkedPairs, subnetOf } from './rules.ts';
 import { markPrefix } from '../net/marks.ts';
 import { type GatewayMode, type Network, type State, modeOf } from '../state/schema.ts';
 
@@ -97,6 +97,9 @@ function renderFamily(state: State, f: Family, t: NftTable, prefix: string, only
   t.chains.set('post-all', post);
   t.chains.set('raw-all', raw);
   for (const [name, m] of maps) t.maps.set(name, m);
+  const proxy = state.config.userlandProxy;
+  // As rules.ts: loopback is the proxy's, left out at the head of the DNAT dispatcher.
+  if (proxy) dnat.push(`${ip} daddr ${f === 4 ? '127.0.0.0/8' : '::1'} counter return ${tag(PROXY_OWNER)}`);
 
   for (const n of nets) {
     const id = chainId(n);
@@ -133,11 +136,12 @@ function renderFamily(state: State, f: Family, t: NftTable, prefix: string, only
         bindings(n, f).map(({ ep, cip, port }) => {
           const ll = f === 6 ? 'ip6 saddr != fe80::/10 ' : '';
           const hip = port.hostIp === '0.0.0.0' || port.hostIp === '::' ? '' : `${ip} daddr ${port.hostIp} `;
+          const notOwn = proxy && port.proto !== 'sctp' ? `iifname != ${br} ` : '';
           const to = f === 4 ? `${cip}:${port.containerPort}` : `[${cip}]:${port.containerPort}`;
-          return `${ll}${hip}${port.proto} dport ${port.hostPort} counter dnat to ${to} ${tag(`${n.name}:${ep.name}`)}`;
+          return `${notOwn}${ll}${hip}${port.proto} dport ${port.hostPort} counter dnat to ${to} ${tag(`${n.name}:${ep.name}`)}`;
         }),
       );
-      set(`post-${id}`, () => postRules(n, f, tag));
+      set(`post-${id}`, () => postRules(n, f, tag, proxy));
     }
     raw.push(`jump raw-${id}`);
     set(`raw-${id}`, () => rawRules(n, f, mode, tag));
@@ -178,16 +182,17 @@ function linkRules(n: Network, f: Family, tag: Tag): string[] {
   ];
 }
 
-function postRules(n: Network, f: Family, tag: Tag): string[] {
+function postRules(n: Network, f: Family, tag: Tag, proxy: boolean): string[] {
   const br = q(n.bridge);
   const ip = f === 4 ? 'ip' : 'ip6';
   const rules: string[] = [];
   const sub = subnetOf(n, f);
   const snat = f === 4 ? n.snatIpv4 : n.snatIpv6;
   if (n.masquerade && sub) rules.push(`${ip} saddr ${sub} oifname != ${br} counter ${snat ? `snat to ${snat}` : 'masquerade'} ${tag(n.name)}`);
-  rules.push(`oifname ${br} fib saddr type local counter masquerade ${tag(n.name)}`);
+  if (!proxy) rules.push(`oifname ${br} fib saddr type local counter masquerade ${tag(n.name)}`);
   const seen = new Set<string>();
   for (const { ep, cip, port } of bindings(n, f)) {
+    if (proxy && port.proto !== 'sctp') continue;
     const r = `${ip} saddr ${cip} ${ip} daddr ${cip} ${port.proto} dport ${port.containerPort} counter masquerade ${tag(`${n.name}:${ep.name}`)}`;
     if (!seen.has(r)) rules.push(r);
     seen.add(r);

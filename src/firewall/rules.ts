@@ -78,6 +78,8 @@ export function forwardAccepts(instance: string | null = null): Jump[] {
  */
 export const isOwnChain = (name: string): boolean =>
   /^BRNET-(FORWARD|DNAT|POSTROUTING|RAW)$/.test(name) || /^BRNET-(IN|DNAT|POST|RAW)-[0-9a-f]{12}$/.test(name);
+/** The owner in the mark of the rules that exist only for the userland proxy. */
+export const PROXY_OWNER = 'userland-proxy';
 let tag = (owner: string) => `-m comment --comment brnet:${owner}`;
 export const chainId = (n: Network) => n.id.slice(0, 12);
 export const chainNames = (n: Network) => ({
@@ -129,6 +131,12 @@ function renderFamily(state: State, f: Family, t: TableSet, only?: ReadonlySet<s
   t.nat.set(DISPATCH.dnat, dnat);
   t.nat.set(DISPATCH.post, post);
   t.raw.set(DISPATCH.raw, raw);
+  const proxy = state.config.userlandProxy;
+  // With the userland proxy the host's own connections to loopback are the proxy's (it
+  // listens there): the reference driver leaves them out of its OUTPUT jump. brnet leaves
+  // them out here instead, at the head of its DNAT dispatcher, so the jumps from built-in
+  // chains stay the same in both modes and a migration rewrites only brnet's own chains.
+  if (proxy) dnat.push(`-d ${f === 4 ? '127.0.0.0/8' : '::1/128'} ${tag(PROXY_OWNER)} -j RETURN`);
 
   // Dispatcher groups are emitted in this order across all networks, so that no network's
   // outgoing ACCEPT can pre-empt another network's ingress filtering or internal drops.
@@ -162,8 +170,8 @@ function renderFamily(state: State, f: Family, t: TableSet, only?: ReadonlySet<s
     if (isNatMode(mode)) {
       dnat.push(`${tag(n.name)} -j ${names.dnat}`);
       post.push(`${tag(n.name)} -j ${names.post}`);
-      if (own) t.nat.set(names.dnat, dnatRules(n, f));
-      if (own) t.nat.set(names.post, postRules(n, f));
+      if (own) t.nat.set(names.dnat, dnatRules(n, f, proxy));
+      if (own) t.nat.set(names.post, postRules(n, f, proxy));
     }
     raw.push(`${tag(n.name)} -j ${names.raw}`);
     if (own) t.raw.set(names.raw, rawRules(n, f, mode));
@@ -265,19 +273,25 @@ function ingressRules(n: Network, f: Family, mode: GatewayMode): string[] {
   return rules;
 }
 
-function dnatRules(n: Network, f: Family): string[] {
+/**
+ * With the proxy, traffic from the endpoint's own bridge is left to it (`! -i BR`): an
+ * endpoint reaching its own published port then needs no hairpin NAT. SCTP has no proxy, and
+ * keeps the rule of the mode without one.
+ */
+function dnatRules(n: Network, f: Family, proxy: boolean): string[] {
   const rules: string[] = [];
   for (const { ep, cip, port } of bindings(n, f)) {
     const ll = f === 6 ? '! -s fe80::/10 ' : '';
+    const notOwn = proxy && port.proto !== 'sctp' ? `! -i ${n.bridge} ` : '';
     const to = f === 4 ? `${cip}:${port.containerPort}` : `[${cip}]:${port.containerPort}`;
     rules.push(
-      `${ll}${hostPart(port.hostIp, f)}${protoMatch(port.proto, '--dport', port.hostPort)} ${tag(`${n.name}:${ep.name}`)} -j DNAT --to-destination ${to}`,
+      `${ll}${hostPart(port.hostIp, f)}${notOwn}${protoMatch(port.proto, '--dport', port.hostPort)} ${tag(`${n.name}:${ep.name}`)} -j DNAT --to-destination ${to}`,
     );
   }
   return rules;
 }
 
-function postRules(n: Network, f: Family): string[] {
+function postRules(n: Network, f: Family, proxy: boolean): string[] {
   const br = n.bridge;
   const rules: string[] = [];
   const sub = subnetOf(n, f);
@@ -287,9 +301,12 @@ function postRules(n: Network, f: Family): string[] {
   }
   // Without a userland proxy the host's own connections to published ports (127.0.0.1
   // included, via route_localnet) are DNATed into the bridge; give them a bridge-local source.
-  rules.push(`-o ${br} -m addrtype --src-type LOCAL ${tag(n.name)} -j MASQUERADE`);
+  // With it, loopback is the proxy's, and so is an endpoint's own published port (hairpin),
+  // except over SCTP, which the proxy does not carry.
+  if (!proxy) rules.push(`-o ${br} -m addrtype --src-type LOCAL ${tag(n.name)} -j MASQUERADE`);
   const seen = new Set<string>();
   for (const { ep, cip, port } of bindings(n, f)) {
+    if (proxy && port.proto !== 'sctp') continue;
     const h = f === 4 ? 32 : 128;
     const r = `-s ${cip}/${h} -d ${cip}/${h} ${protoMatch(port.proto, '--dport', port.containerPort)} ${tag(`${n.name}:${ep.name}`)} -j MASQUERADE`;
     if (!seen.has(r)) rules.push(r);

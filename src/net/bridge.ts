@@ -37,8 +37,9 @@ export function networkSysctls(n: Network, cfg: Config): SysctlWrites {
     // port waited one or two retransmits. The bridge and its MAC are brnet's own.
     w.push([`net/ipv6/conf/${br}/accept_dad`, '0']);
   }
-  // Loopback publishing DNATs 127.0.0.1 into the bridge, which the kernel only routes with this.
-  if (n.ipv4 && !n.internal) w.push([`net/ipv4/conf/${br}/route_localnet`, '1']);
+  // Loopback publishing DNATs 127.0.0.1 into the bridge, which the kernel only routes with this;
+  // with the userland proxy, loopback is the proxy's, and the bridge routes no 127.0.0.0/8.
+  if (n.ipv4 && !n.internal) w.push([`net/ipv4/conf/${br}/route_localnet`, cfg.userlandProxy ? '0' : '1']);
   if (cfg.ipForward && !n.internal) {
     if (n.ipv4) w.push(['net/ipv4/ip_forward', '1']);
     if (n.ipv6) w.push(['net/ipv6/conf/all/forwarding', '1'], ['net/ipv6/conf/default/forwarding', '1']);

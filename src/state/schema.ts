@@ -45,19 +45,30 @@ const PortFields = z.object({
   hostPort: port,
   containerPort: port,
 });
-/** rootlesskit: the id of the binding's exposure on the real host (net/rootlesskit.ts); absent elsewhere. */
-export type Port = z.Infer<typeof PortFields> & { rootlesskit?: number };
+/**
+ * rootlesskit: the id of the binding's exposure on the real host (net/rootlesskit.ts); proxy:
+ * its userland proxy's pid and start time (core/proxy-ports.ts). Each is absent elsewhere.
+ */
+export type Port = z.Infer<typeof PortFields> & { rootlesskit?: number; proxy?: ProxyRecord };
 const rootlesskitId = z.int(0, 2 ** 31 - 1);
+const ProxyRecord = z.object({ pid: z.int(1, 2 ** 22), start: z.text('a process start time in clock ticks', (t) => /^\d{1,20}$/.test(t)) });
+export type ProxyRecord = z.Infer<typeof ProxyRecord>;
 export const PortSchema: z.Shape<Port> = (v) => {
   const p: Port = PortFields(v);
-  const id = (v as { rootlesskit?: unknown }).rootlesskit;
-  if (id === undefined) return p;
-  try {
-    p.rootlesskit = rootlesskitId(id);
-  } catch (e) {
-    if (e instanceof z.ShapeError) e.path.unshift('rootlesskit');
-    throw e;
-  }
+  const extra = v as { rootlesskit?: unknown; proxy?: unknown };
+  const field = <T>(name: 'rootlesskit' | 'proxy', shape: z.Shape<T>): T | undefined => {
+    if (extra[name] === undefined) return undefined;
+    try {
+      return shape(extra[name]);
+    } catch (e) {
+      if (e instanceof z.ShapeError) e.path.unshift(name);
+      throw e;
+    }
+  };
+  const id = field('rootlesskit', rootlesskitId);
+  if (id !== undefined) p.rootlesskit = id;
+  const proxy = field('proxy', ProxyRecord);
+  if (proxy !== undefined) p.proxy = proxy;
   return p;
 };
 

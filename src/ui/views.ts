@@ -3,11 +3,13 @@ import type { Endpoint, Link, Network, Port } from '../state/schema.ts';
 
 /**
  * `stale`: the endpoint's namespace is gone or not provably its own (core/identity.ts). A
- * binding carries it only when true, so the shape of every healthy binding stays the six
- * fields scripts compare; an endpoint always carries it.
+ * binding carries it only when true, so the shape of every healthy binding stays the seven
+ * fields scripts compare; an endpoint always carries it. `proxy`: the binding's userland
+ * proxy (`{pid}`), null without one.
  */
 export function portView(n: Network, ep: Endpoint, p: Port, stale = false) {
-  const view = { network: n.name, endpoint: ep.name, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort };
+  const proxy = p.proxy ? { pid: p.proxy.pid } : null;
+  const view = { network: n.name, endpoint: ep.name, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort, proxy };
   return stale ? { ...view, stale: true as const } : view;
 }
 

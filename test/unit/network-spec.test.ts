@@ -138,7 +138,7 @@ describe('config settings', () => {
     expect(applySetting(c, 'ip-forward', 'false').ipForward).toBe(false);
     expect(() => parsePools('10.10.0.0/16/8')).toThrow(/size/);
     expect(() => parsePools('10.10.0.1/16/24')).toThrow(/should be/);
-    expect(() => applySetting(c, 'userland-proxy', 'true')).toThrow(/kernel NAT/);
+    expect(applySetting(c, 'userland-proxy', 'true').userlandProxy).toBe(true);
     expect(() => applySetting(c, 'nope', '1')).toThrow(/unknown setting/);
   });
 });

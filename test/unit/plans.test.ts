@@ -77,6 +77,7 @@ function fixtureHost(extra: HostLink[] = [], over: Partial<Host> = {}, bridges =
     migrating: () => false,
     listeners: () => [],
     ephemeral: () => ({ start: 49153, end: 49200, reserved: new Set() }),
+    hostIpv6: () => true,
     machineId: () => '0123456789abcdef0123456789abcdef',
     firewall: async () => parseSave(''),
     nftables: async () => null,

@@ -1,0 +1,181 @@
+// With `userland-proxy` on, every published TCP and UDP binding has a proxy process
+// (net/proxy.ts). Like the firewall rules, the proxies follow from the state: a change's steps
+// are the difference between the bindings before and after it, so publish, unpublish,
+// `endpoint add -p`, `endpoint rm`, `network rm`, `reset`, `batch` and the migration of
+// `config set userland-proxy` all get them from the runner. Each proxy's pid and start time
+// are recorded on its binding (`proxy`).
+//
+// Lifetime: a proxy started by a call waits for that call's "commit", sent once the state
+// that records it is written (commitProxies); a call that fails or dies before then leaves no
+// proxy. A proxy stopped by a call that then fails is started again by the rollback, and the
+// old state is written once more with its new pid (afterRollback).
+import type { Step } from '../plan/steps.ts';
+import { deviceMark, markPrefix } from '../net/marks.ts';
+import { type FoundProxy, type ProxySpec, type StartedProxy, describeProxy, findProxies, proxyAlive, startProxy, stopProxy } from '../net/proxy.ts';
+import type { Endpoint, Network, Port, State } from '../state/schema.ts';
+
+interface Binding {
+  net: Network;
+  ep: Endpoint;
+  port: Port;
+}
+
+/**
+ * What the proxy of a binding serves, or null for a binding without one: the proxy is off,
+ * SCTP (kernel NAT only, as documented), a routed network's opened port (no host port), or an
+ * endpoint without an address to forward to. A binding on an IPv6 host address goes to the
+ * endpoint's IPv6 address, or to its IPv4 one when it has none (6-to-4).
+ */
+export function proxySpecOf(state: State, b: Binding): ProxySpec | null {
+  const { port, ep, net } = b;
+  if (!state.config.userlandProxy || net.internal) return null;
+  if ((port.proto !== 'tcp' && port.proto !== 'udp') || port.hostPort === 0) return null;
+  const v6 = port.hostIp.includes(':');
+  const to = (v6 ? (ep.ipv6 ?? ep.ipv4) : ep.ipv4)?.split('/')[0];
+  if (!to) return null;
+  return { proto: port.proto, hostIp: port.hostIp, hostPort: port.hostPort, toIp: to, toPort: port.containerPort };
+}
+
+/** Bindings only a proxy can serve: on an IPv6 host address, to an endpoint without IPv6. */
+export const proxyOnly = (ep: Endpoint, p: Port): boolean => p.hostIp.includes(':') && ep.ipv6 === null;
+
+const keyOf = (b: Binding) => `${b.net.name}/${b.ep.name}/${b.port.proto}/${b.port.hostIp}/${b.port.hostPort}/${b.port.containerPort}`;
+const sameSpec = (a: ProxySpec | null, b: ProxySpec | null) => a !== null && b !== null && describeProxy(a) === describeProxy(b);
+export const proxyMark = (state: State, b: Binding) => deviceMark(state.instance, b.net.name, b.ep.name);
+
+function bindings(state: State): Map<string, Binding> {
+  const out = new Map<string, Binding>();
+  for (const net of state.networks) for (const ep of net.endpoints) for (const port of ep.ports) out.set(keyOf({ net, ep, port }), { net, ep, port });
+  return out;
+}
+
+/** Started by this call and not yet committed; restarted by a rollback. */
+const started = new Set<StartedProxy>();
+const restarted = new Set<StartedProxy>();
+
+function startStep(mark: string, b: Binding, spec: ProxySpec): Step {
+  let mine: StartedProxy | null = null;
+  return {
+    show: [`# start userland proxy ${describeProxy(spec)} (${b.net.name}/${b.ep.name})`],
+    async do() {
+      mine = await startProxy(mark, spec);
+      started.add(mine);
+      b.port.proxy = mine.id;
+    },
+    async undo() {
+      if (!mine) return;
+      started.delete(mine);
+      await mine.kill();
+      delete b.port.proxy;
+    },
+  };
+}
+
+function stopStep(mark: string, b: Binding, spec: ProxySpec | null, id: NonNullable<Port['proxy']>, why = ''): Step {
+  return {
+    show: [`# stop userland proxy ${id.pid}${spec ? ` ${describeProxy(spec)}` : ''} (${b.net.name}/${b.ep.name})${why}`],
+    async do() {
+      await stopProxy(id);
+      if (b.port.proxy === id) delete b.port.proxy;
+    },
+    async undo() {
+      if (!spec) return;
+      const again = await startProxy(mark, spec).catch(() => null);
+      if (!again) return; // `check` reports it missing, `restore` starts it
+      restarted.add(again);
+      b.port.proxy = again.id;
+    },
+  };
+}
+
+/**
+ * The proxies to stop and start from one state to the next: stops first, so that a port
+ * handed from one binding to another in one call (a batch) is free for the new proxy.
+ */
+export function proxySteps(from: State, to: State): Step[] {
+  if (!from.config.userlandProxy && !to.config.userlandProxy && !hasProxies(from)) return [];
+  const before = bindings(from);
+  const after = bindings(to);
+  const stops: Step[] = [];
+  const starts: Step[] = [];
+  for (const [k, b] of before) {
+    if (!b.port.proxy) continue;
+    const was = proxySpecOf(from, b);
+    const next = after.get(k);
+    const want = next ? proxySpecOf(to, next) : null;
+    if (next && sameSpec(was, want)) {
+      next.port.proxy ??= b.port.proxy; // a planner's copy of the binding keeps its proxy
+      continue;
+    }
+    stops.push(stopStep(proxyMark(from, b), b, was, b.port.proxy));
+    if (next && next.port !== b.port) delete next.port.proxy;
+  }
+  for (const [k, b] of after) {
+    const spec = proxySpecOf(to, b);
+    if (!spec) continue;
+    const prev = before.get(k);
+    if (prev?.port.proxy && sameSpec(proxySpecOf(from, prev), spec)) continue;
+    starts.push(startStep(proxyMark(to, b), b, spec));
+  }
+  return [...stops, ...starts];
+}
+
+const hasProxies = (s: State) => s.networks.some((n) => n.endpoints.some((e) => e.ports.some((p) => p.proxy)));
+
+/** After the state is written: the proxies this call started go on by themselves. */
+export async function commitProxies(): Promise<void> {
+  const all = [...started, ...restarted];
+  started.clear();
+  restarted.clear();
+  await Promise.all(all.map((p) => p.commit()));
+}
+
+/**
+ * After a rollback: proxies the rollback started again have new pids, which the state as it
+ * was must record (`write`) before they may go on.
+ */
+export async function afterRollback(write: () => Promise<void>): Promise<void> {
+  started.clear();
+  if (!restarted.size) return;
+  await write();
+  await commitProxies();
+}
+
+export interface ProxyDrift {
+  drift: { kind: 'missing' | 'leftover'; what: string }[];
+  /** The steps that repair it (`restore`). */
+  repair: Step[];
+}
+
+/**
+ * `check` and `restore`: bindings whose proxy is not running (killed, or gone with a reboot;
+ * a recorded pid now held by another process counts as missing, and that process is never
+ * signalled), and proxies of this instance that no binding records (leftover).
+ */
+export function proxyDrift(state: State, found: (prefix: string) => FoundProxy[] = findProxies): ProxyDrift {
+  const out: ProxyDrift = { drift: [], repair: [] };
+  const starts: Step[] = [];
+  const known = new Set<string>();
+  const live = state.instance ? found(`${markPrefix(state.instance)}:`) : [];
+  for (const b of bindings(state).values()) {
+    const spec = proxySpecOf(state, b);
+    const id = b.port.proxy;
+    const mark = proxyMark(state, b);
+    const alive = id && spec ? proxyAlive(id, mark, spec) : false;
+    if (id && alive) known.add(`${id.pid}/${id.start}`);
+    const label = `${b.net.name}/${b.ep.name}`;
+    if (spec && !alive) {
+      out.drift.push({ kind: 'missing', what: `userland proxy for ${label} ${describeProxy(spec)}${id ? ` (pid ${id.pid} is not running it)` : ''}` });
+      starts.push(startStep(mark, b, spec));
+    } else if (!spec && id) {
+      delete b.port.proxy; // the proxy is off: a recorded one is not wanted (found below if alive)
+    }
+  }
+  for (const p of live) {
+    if (known.has(`${p.pid}/${p.start}`)) continue;
+    out.drift.push({ kind: 'leftover', what: `userland proxy ${p.pid} ${describeProxy(p.spec)} (${p.mark})` });
+    out.repair.push({ show: [`# stop userland proxy ${p.pid} ${describeProxy(p.spec)}`], do: () => stopProxy(p) });
+  }
+  out.repair.push(...starts); // after the stops: a leftover may hold the port
+  return out;
+}
