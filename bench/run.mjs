@@ -7,7 +7,9 @@
 // ../shared/peers, when they are installed.
 // Everything runs inside a private network+mount namespace: the host is never touched.
 // The compiled executable is then measured again with `firewall-backend nftables`, on the same
-// loaded host (migrated live) and on the empty one, beside the iptables figures.
+// loaded host (migrated live) and on the empty one, beside the iptables figures. Last, the
+// userland proxy: what a proxy costs to start and to keep (memory per proxy, for a 100-port
+// range), and a connection's latency through it against kernel NAT.
 // A benchmark, not a test: it asserts nothing and prints a table.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -21,6 +23,8 @@ const PRODUCT = ['bin/brnet', 'bin/brnet.js', 'dist/brnet', 'dist/cli.js', 'pack
 const peersDir = join(here, '..', '..', 'shared', 'peers');
 const quick = process.argv.includes('--quick');
 const withPeers = process.argv.includes('--peers');
+// `--proxy`: only the userland proxy's section (a quicker look at it)
+const proxyOnly = process.argv.includes('--proxy');
 const RUNS = quick ? 3 : 9;
 // The fallback takes twice the compiled executable's time; fewer runs of it keep the full
 // bench, peers included, near a quarter of an hour on two cores.
@@ -403,7 +407,80 @@ function report(empty, loaded, loadMs, settled, p) {
   }
 }
 
+/** The userland proxy on the empty host, with the compiled executable (iptables backend). */
+function proxyBench() {
+  const b = (...args) => run([compiled, ...args]);
+  const out = {};
+  let t0 = performance.now();
+  b('config', 'set', 'userland-proxy', 'true');
+  out.enableMs = performance.now() - t0;
+  b('network', 'create', 'bpx', '--subnet', '10.252.0.0/24');
+  b('endpoint', 'add', 'bpx', 'a', '--netns', 'bpxa', '--create-netns');
+  // -p on an IPv4-only endpoint with the proxy on binds 0.0.0.0 and :: (two proxies per port).
+  out.publish1 = measure((i) => b('port', 'publish', 'bpx', 'a', `${24000 + i}:80`), () => b('port', 'unpublish', 'bpx', 'a'));
+  const range = '25000-25099:25000-25099';
+  t0 = performance.now();
+  b('port', 'publish', 'bpx', 'a', range);
+  out.range = { ms: performance.now() - t0 };
+  const pids = JSON.parse(spawnSync(compiled, ['port', 'ls', 'bpx', 'a', '--json'], { env, encoding: 'utf8' }).stdout)
+    .map((x) => x.proxy?.pid)
+    .filter(Boolean);
+  // Rss counts the executable's pages that every proxy shares; Pss shares them out, and
+  // Private is what each proxy adds.
+  const mem = pids.map((pid) => {
+    const t = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(t)?.[1] ?? NaN);
+    return { rss: kb('Rss'), pss: kb('Pss'), priv: kb('Private_Clean') + kb('Private_Dirty') };
+  });
+  const sum = (k) => mem.reduce((a, m) => a + m[k], 0);
+  out.range.proxies = pids.length;
+  out.range.mem = { rss: sum('rss'), pss: sum('pss'), priv: sum('priv') };
+  out.check = measure(() => b('check'));
+  t0 = performance.now();
+  b('port', 'unpublish', 'bpx', 'a', range);
+  out.range.unpublishMs = performance.now() - t0;
+  // Latency: an echo server in the endpoint, a client on the host making 200 connections
+  // one after the other (connect, 16 bytes there and back, close), through the proxy on
+  // 127.0.0.1 and through kernel NAT on the gateway's address.
+  b('port', 'publish', 'bpx', 'a', '26000:7');
+  const echo = spawnSync('sh', ['-c', `ip netns exec bpxa ${process.execPath} -e 'require("net").createServer((c)=>c.pipe(c)).listen(7,()=>console.log("up"))' >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
+  spawnSync('sleep', ['0.5']);
+  const client = `const net=require("net");const [h,p]=process.argv.slice(1);const xs=[];(async()=>{for(let i=0;i<200;i++){const t=performance.now();await new Promise((ok,no)=>{const c=net.connect(+p,h,()=>c.end("0123456789abcdef"));let n=0;c.on("data",(d)=>n+=d.length);c.on("close",()=>n===16?ok():no(new Error("short")));c.on("error",no)});xs.push(performance.now()-t)}xs.sort((a,b)=>a-b);console.log(JSON.stringify({p50:xs[100],p99:xs[197]}))})()`;
+  const lat = (h) => JSON.parse(spawnSync(process.execPath, ['-e', client, h, '26000'], { encoding: 'utf8' }).stdout || '{}');
+  out.latProxy = lat('127.0.0.1');
+  out.latNat = lat('10.252.0.1');
+  spawnSync('kill', [echo.stdout.trim()]);
+  b('port', 'unpublish', 'bpx', 'a');
+  t0 = performance.now();
+  b('config', 'set', 'userland-proxy', 'false');
+  out.disableMs = performance.now() - t0;
+  b('network', 'rm', 'bpx', '--force');
+  return out;
+}
+
+function reportProxy(x) {
+  const m = x.range.mem;
+  const per = (v) => (v / x.range.proxies / 1024).toFixed(1);
+  console.log('\nuserland proxy, compiled dist/brnet, empty host, iptables (times in ms)');
+  console.log(`  config set userland-proxy true / false       ${f(x.enableMs)} / ${f(x.disableMs)}`);
+  console.log(`  port publish of one port (2 proxies: 0.0.0.0 and ::) ${f(x.publish1.ms)}   procs ${x.publish1.procs}`);
+  console.log(`  port publish of a 100-port range (${x.range.proxies} proxies)   ${f(x.range.ms)}, unpublish ${f(x.range.unpublishMs)}`);
+  console.log(`  check with those ${x.range.proxies} proxies                      ${f(x.check.ms)}`);
+  console.log(`  memory of the ${x.range.proxies} proxies: Rss ${(m.rss / 1024).toFixed(0)} MiB, Pss ${(m.pss / 1024).toFixed(0)} MiB, private ${(m.priv / 1024).toFixed(0)} MiB`);
+  console.log(`  per proxy: Rss ${per(m.rss)} MiB, Pss ${per(m.pss)} MiB, private ${per(m.priv)} MiB (Rss counts the shared executable in each)`);
+  const l = (v) => (v?.p50 === undefined ? '-' : `p50 ${v.p50.toFixed(2)} p99 ${v.p99.toFixed(2)}`);
+  console.log(`  TCP connection (connect, 16 B echo, close) via the proxy ${l(x.latProxy)}; via kernel NAT ${l(x.latNat)}`);
+}
+
 let p = null;
+if (proxyOnly) {
+  try {
+    reportProxy(proxyBench());
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
 try {
   run([compiled, '--version']);
   p = withPeers ? peers() : null;
@@ -426,8 +503,10 @@ try {
     p.out.peerSettled = settle(empty.floor.ms);
     p.loaded();
   }
+  const proxy = proxyBench();
   report(empty, loaded, loadMs, settled, p);
   reportBackends(empty, loaded, nft, migrateMs);
+  reportProxy(proxy);
 } finally {
   p?.stop();
   rmSync(stateDir, { recursive: true, force: true });

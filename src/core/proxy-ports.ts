@@ -9,7 +9,7 @@
 // that records it is written (commitProxies); a call that fails or dies before then leaves no
 // proxy. A proxy stopped by a call that then fails is started again by the rollback, and the
 // old state is written once more with its new pid (afterRollback).
-import type { Step } from '../plan/steps.ts';
+import { type Step, pooled } from '../plan/steps.ts';
 import { deviceMark, markPrefix } from '../net/marks.ts';
 import { type FoundProxy, type ProxySpec, type StartedProxy, describeProxy, findProxies, proxyAlive, startProxy, stopProxy } from '../net/proxy.ts';
 import type { Endpoint, Network, Port, State } from '../state/schema.ts';
@@ -117,8 +117,11 @@ export function proxySteps(from: State, to: State): Step[] {
     if (prev?.port.proxy && sameSpec(proxySpecOf(from, prev), spec)) continue;
     starts.push(startStep(proxyMark(to, b), b, spec));
   }
-  return [...stops, ...starts];
+  return [...(stops.length ? [pooled(stops, 32)] : []), ...(starts.length ? [pooled(starts, START_WIDTH)] : [])];
 }
+
+/** Proxies started at a time: each start is about 50 ms of CPU (the runtime's own start-up). */
+const START_WIDTH = 4;
 
 const hasProxies = (s: State) => s.networks.some((n) => n.endpoints.some((e) => e.ports.some((p) => p.proxy)));
 
@@ -176,6 +179,6 @@ export function proxyDrift(state: State, found: (prefix: string) => FoundProxy[]
     out.drift.push({ kind: 'leftover', what: `userland proxy ${p.pid} ${describeProxy(p.spec)} (${p.mark})` });
     out.repair.push({ show: [`# stop userland proxy ${p.pid} ${describeProxy(p.spec)}`], do: () => stopProxy(p) });
   }
-  out.repair.push(...starts); // after the stops: a leftover may hold the port
+  if (starts.length) out.repair.push(pooled(starts, START_WIDTH)); // after the stops: a leftover may hold the port
   return out;
 }

@@ -39,6 +39,40 @@ export function concurrently(parts: Step[]): Step {
   };
 }
 
+/**
+ * Like concurrently, but at most `width` parts at a time (each part starts a process: a
+ * hundred at once would only queue on the CPUs and multiply the memory in flight). The first
+ * failure stops starting new parts; undo undoes the parts that completed.
+ */
+export function pooled(parts: Step[], width: number): Step {
+  if (parts.length === 1 && parts[0]) return parts[0];
+  const done: Step[] = [];
+  return {
+    show: parts.flatMap((p) => p.show),
+    irreversible: parts.some((p) => p.irreversible),
+    async do() {
+      let next = 0;
+      let failed: unknown = null;
+      const lane = async () => {
+        while (failed === null && next < parts.length) {
+          const p = parts[next++] as Step;
+          try {
+            await p.do();
+            done.push(p);
+          } catch (e) {
+            failed ??= e;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(width, parts.length) }, lane));
+      if (failed !== null) throw failed;
+    },
+    async undo() {
+      for (const p of [...done].reverse()) await p.undo?.();
+    },
+  };
+}
+
 /** Steps that must run one after the other, undone in reverse. */
 export function inOrder(steps: (Step | null)[]): Step | null {
   const parts = steps.filter((s): s is Step => s !== null);

@@ -55,8 +55,8 @@ describeRoot(`port publish / unpublish / ls (IPv4) [${backend}]`, () => {
     expect(r.stdout).toBe('0.0.0.0:8080->80/tcp\n0.0.0.0:8053->53/udp\n');
     const ls = (await sb.brnetOk(['port', 'ls', 'web', 'app', '--json'])).json();
     expect(ls).toEqual([
-      { network: 'web', endpoint: 'app', proto: 'tcp', hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80 },
-      { network: 'web', endpoint: 'app', proto: 'udp', hostIp: '0.0.0.0', hostPort: 8053, containerPort: 53 },
+      { network: 'web', endpoint: 'app', proto: 'tcp', hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, proxy: null },
+      { network: 'web', endpoint: 'app', proto: 'udp', hostIp: '0.0.0.0', hostPort: 8053, containerPort: 53, proxy: null },
     ]);
   });
 
@@ -102,7 +102,7 @@ describeRoot(`port publish / unpublish / ls (IPv4) [${backend}]`, () => {
     expect(r.json()).toEqual({
       network: 'web',
       endpoint: 'app',
-      ports: [{ network: 'web', endpoint: 'app', proto: 'tcp', hostIp: '127.0.0.1', hostPort: 9090, containerPort: 81 }],
+      ports: [{ network: 'web', endpoint: 'app', proto: 'tcp', hostIp: '127.0.0.1', hostPort: 9090, containerPort: 81, proxy: null }],
     });
     expect((await probe(sb, null, 'tcp', '127.0.0.1', 9090)).ok).toBe(true);
     expect((await probe(sb, 'client', 'tcp', '198.18.0.1', 9090, { timeoutMs: 1_000 })).ok).toBe(false);
@@ -317,7 +317,7 @@ describeRoot(`port publish on a routed network [${backend}]`, () => {
   it('opens the container port without NAT, and closes it again', async () => {
     expect((await probe(sb, 'client', 'tcp', '10.90.0.2', 80, { timeoutMs: 1_000 })).ok).toBe(false);
     const r = await sb.brnetOk(['port', 'publish', 'direct', 'app', '8080:80', '--json']);
-    expect(r.json().ports).toEqual([{ network: 'direct', endpoint: 'app', proto: 'tcp', hostIp: '0.0.0.0', hostPort: 0, containerPort: 80 }]);
+    expect(r.json().ports).toEqual([{ network: 'direct', endpoint: 'app', proto: 'tcp', hostIp: '0.0.0.0', hostPort: 0, containerPort: 80, proxy: null }]);
     const t = await probe(sb, 'client', 'tcp', '10.90.0.2', 80);
     expect(t, JSON.stringify(t)).toMatchObject({ ok: true, peer: '198.18.0.2' });
     expect((await probe(sb, 'client', 'tcp', '10.90.0.2', 81, { timeoutMs: 1_000 })).ok).toBe(false);
