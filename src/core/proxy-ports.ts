@@ -182,3 +182,17 @@ export function proxyDrift(state: State, found: (prefix: string) => FoundProxy[]
   if (starts.length) out.repair.push(pooled(starts, START_WIDTH)); // after the stops: a leftover may hold the port
   return out;
 }
+
+/**
+ * The recorded proxies that are not running (`restore --watch` asks every few seconds: a
+ * proxy's exit makes no firewall news), as "pid/start" keys.
+ */
+export function deadProxies(state: State): string[] {
+  const out: string[] = [];
+  for (const b of bindings(state).values()) {
+    const id = b.port.proxy;
+    const spec = proxySpecOf(state, b);
+    if (id && spec && !proxyAlive(id, proxyMark(state, b), spec)) out.push(`${id.pid}/${id.start}`);
+  }
+  return out;
+}

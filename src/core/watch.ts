@@ -10,7 +10,13 @@
 // brnet call changing its networks makes news too; by the time the lock is free, `restore`
 // finds nothing to do, and prints nothing. A repair's own changes make news that finds the
 // kernel clean: it ends there, never in a loop.
-import { existsSync } from 'node:fs';
+// A userland proxy's exit makes no news of either kind: the recorded proxies are looked at
+// every few seconds (/proc only, the state read again only when its file changed), and each
+// one that is gone is news once.
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { State } from '../state/schema.ts';
+import { readState } from '../state/store.ts';
 import { BrnetError } from '../errors.ts';
 import { type Follower, follow } from '../net/exec.ts';
 import { write } from '../tty.ts';
@@ -20,6 +26,7 @@ import type { Restored } from './restore.ts';
 /** Quiet after the last event of a burst, and the longest a burst can put a repair off. */
 const SETTLE_MS = 250;
 const MAX_DELAY_MS = 1000;
+const PROXY_POLL_MS = 2000;
 
 /** The nf_tables events that can take something of brnet's away. */
 export function removesFromBrnetTables(line: string): boolean {
@@ -63,9 +70,11 @@ export async function watch(ctx: Ctx, restoreOnce: (quiet: boolean) => Promise<R
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));
 
+  let poll: NodeJS.Timeout | null = null;
   const stop = () => {
     stopping = true;
     if (timer) clearTimeout(timer);
+    if (poll) clearInterval(poll);
     for (const f of followers.values()) f.stop();
     if (!busy) done();
   };
@@ -135,6 +144,24 @@ export async function watch(ctx: Ctx, restoreOnce: (quiet: boolean) => Promise<R
       setTimeout(() => keep(name, argv, onLine), 1000);
     });
   };
+
+  const reportedDead = new Set<string>();
+  let seen: { mtimeMs: number; state: State } | null = null;
+  const pollProxies = async () => {
+    if (stopping || busy) return;
+    try {
+      const file = join(ctx.stateDir, 'state.json');
+      const mtimeMs = statSync(file).mtimeMs;
+      if (seen?.mtimeMs !== mtimeMs) seen = { mtimeMs, state: (await readState(ctx.stateDir)).data };
+      const { deadProxies } = await import('./proxy-ports.ts');
+      for (const d of deadProxies(seen.state)) {
+        if (reportedDead.has(d)) continue;
+        reportedDead.add(d);
+        news(`userland proxy ${d.split('/')[0]} exited`);
+      }
+    } catch {} // no state file yet, or one being replaced: the next look sees it
+  };
+  poll = setInterval(() => void pollProxies(), PROXY_POLL_MS);
 
   // Watching starts first: whatever happens during the first restore is news.
   keep('nf_tables', ['nft', 'monitor'], (l) => removesFromBrnetTables(l) && news(`${l.split(' ').slice(0, 4).join(' ')}`));
