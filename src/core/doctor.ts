@@ -387,6 +387,13 @@ function stateDirFinding(dir: string): Finding {
   }
 }
 
+/** With the userland proxy on: how many there are (each one is a process, about 5 MiB of its own). */
+export function proxyFindings(state: State, notRunning: number): Finding[] {
+  if (!state.config.userlandProxy) return [];
+  const n = state.networks.reduce((a, net) => a + net.endpoints.reduce((b, e) => b + e.ports.filter((p) => p.proxy).length, 0), 0);
+  return [finding('proxy', 'info', `userland-proxy is on: ${n} proxy process${n === 1 ? '' : 'es'} recorded (about 5 MiB each)${notRunning ? `, ${notRunning} difference${notRunning > 1 ? 's' : ''} (see drift)` : ''}`, 'large published ranges cost a process per port and address family; `brnet config set userland-proxy false` publishes with kernel NAT only')];
+}
+
 export function driftFindings(cmp: Pick<Comparison, 'drift' | 'stale' | 'foreign'>, networks: number): Finding[] {
   const out: Finding[] = [];
   if (cmp.foreign.length) {
@@ -438,7 +445,11 @@ export async function diagnose(ctx: Ctx): Promise<Report> {
   // check's comparison, on the host view whose firewall reads doctor shares.
   const drift: Promise<Finding[]> = state
     ? import('./drift.ts').then(
-        (m) => m.compare(state, host).then((c) => driftFindings(c, state.networks.length)),
+        (m) =>
+          Promise.all([m.compare(state, host), import('./proxy-ports.ts')]).then(([c, px]) => {
+            const proxies = px.proxyDrift(state).drift;
+            return [...proxyFindings(state, proxies.length), ...driftFindings({ ...c, drift: [...c.drift, ...proxies] }, state.networks.length)];
+          }),
         () => [],
       ).catch((e: unknown) => [finding('drift', 'warn', `cannot compare the kernel with the state: ${e instanceof Error ? e.message : String(e)}`, null)])
     : Promise.resolve([]);
