@@ -131,6 +131,19 @@ async function routeGet(dst: Ip, from: Ip | null, iif: string | null): Promise<R
   }
 }
 
+/** The binding whose proxy listens on ip:port (`NETWORK/ENDPOINT`), if any. */
+function proxyServing(state: State, proto: string, ip: Ip, port: number): string | null {
+  for (const n of state.networks) {
+    for (const e of n.endpoints) {
+      for (const p of e.ports) {
+        if (!p.proxy || p.proto !== proto || p.hostPort !== port) continue;
+        if (p.hostIp === '0.0.0.0' || p.hostIp === '::' ? (p.hostIp === '::' ? 6 : 4) === ip.family : parseIp(p.hostIp)?.value === ip.value) return `${n.name}/${e.name}`;
+      }
+    }
+  }
+  return null;
+}
+
 export async function explain(state: State, q: Query): Promise<Explained> {
   const from = resolve(state, q.fromSide);
   const to = resolve(state, q.toSide);
@@ -206,7 +219,9 @@ export async function explain(state: State, q: Query): Promise<Explained> {
     const route = switched ? { type: 'unicast' as const, dev: pk.iif, prefsrc: null, error: null } : await routeGet(pk.dst, pk.srcLocal ? null : pk.src, pk.srcLocal ? null : pk.iif);
     if (route.error) return nowhere(route);
     if (route.type === 'local') {
-      return out('allowed', pk.srcLocal ? 'to the host itself' : 'to the host itself (brnet filters no INPUT)', pk);
+      const proxy = q.port === null ? null : proxyServing(state, q.proto, pk.dst, q.port);
+      const via = proxy ? `, where the userland proxy of ${proxy} forwards it` : '';
+      return out('allowed', pk.srcLocal ? `to the host itself${via}` : `to the host itself${via || ' (brnet filters no INPUT)'}`, pk);
     }
     pk.oif = route.dev;
     pk.oifGroup = groupOf(pk.oif);

@@ -159,7 +159,10 @@ export function proxyDrift(state: State, found: (prefix: string) => FoundProxy[]
   const out: ProxyDrift = { drift: [], repair: [] };
   const starts: Step[] = [];
   const known = new Set<string>();
-  const live = state.instance ? found(`${markPrefix(state.instance)}:`) : [];
+  // With the proxy off and none recorded, no call of this instance can have left one: stops
+  // run before the state that drops them is written, and starts exit unless committed. The
+  // scan of /proc (a read per process on the host) is then skipped.
+  const live = state.instance && (state.config.userlandProxy || hasProxies(state)) ? found(`${markPrefix(state.instance)}:`) : [];
   for (const b of bindings(state).values()) {
     const spec = proxySpecOf(state, b);
     const id = b.port.proxy;
