@@ -199,3 +199,15 @@ export function deadProxies(state: State): string[] {
   }
   return out;
 }
+
+/** `reset`: every proxy of this instance that no binding records (the recorded ones stop with their bindings). */
+export function leftoverProxies(state: State, found: (prefix: string) => FoundProxy[] = findProxies): { what: string[]; steps: Step[] } {
+  if (!state.instance) return { what: [], steps: [] };
+  const recorded = new Set<string>();
+  for (const b of bindings(state).values()) if (b.port.proxy) recorded.add(`${b.port.proxy.pid}/${b.port.proxy.start}`);
+  const left = found(`${markPrefix(state.instance)}:`).filter((p) => !recorded.has(`${p.pid}/${p.start}`));
+  return {
+    what: left.map((p) => `userland proxy ${p.pid}`),
+    steps: left.length ? [{ show: left.map((p) => `# stop userland proxy ${p.pid} ${describeProxy(p.spec)}`), do: async () => void (await Promise.all(left.map((p) => stopProxy(p)))) }] : [],
+  };
+}

@@ -9,6 +9,7 @@ import { anotherInstance } from '../errors.ts';
 import { tolerantBatchStep } from '../net/veth.ts';
 import { readSysctl, sysctlRevertStep } from '../net/sysctl.ts';
 import type { Step } from '../plan/steps.ts';
+import { leftoverProxies } from './proxy-ports.ts';
 import { clearPending } from '../state/journal.ts';
 import type { State } from '../state/schema.ts';
 import { compare } from './drift.ts';
@@ -47,7 +48,8 @@ export function reset(stateDir: string): Operation<ResetResult> {
       const names = state.networks.map((n) => n.name);
       const gone = names.length ? await removeNetworks(names, { force: true, ifExists: true }).plan(state, host) : null;
       const next = resetState(state);
-      const leftovers = [...cmp.orphanLinks.map((l) => `device ${l}`), ...cmp.orphanNetns.map((p) => `namespace ${p.name}`)];
+      const proxies = leftoverProxies(state);
+      const leftovers = [...cmp.orphanLinks.map((l) => `device ${l}`), ...cmp.orphanNetns.map((p) => `namespace ${p.name}`), ...proxies.what];
       const leftoverLines = [...cmp.orphanLinks.map((l) => `link del dev ${l}`), ...cmp.orphanNetns.map((p) => `netns del ${p.name}`)];
       const { revert, kept } = revertPlan(state.sysctls, readSysctl);
       // The reversible first (rules, sysctls), then what cannot be undone (veths, namespaces).
@@ -56,6 +58,7 @@ export function reset(stateDir: string): Operation<ResetResult> {
         ...(revert.length ? [sysctlRevertStep(revert)] : []),
         ...(gone?.steps ?? []),
         ...(leftoverLines.length ? [tolerantBatchStep(leftoverLines)] : []),
+        ...proxies.steps,
         { show: [], do: async () => clearPending(stateDir) },
       ];
       const endpoints = state.networks.flatMap((n) => n.endpoints.map((e) => `${n.name}/${e.name}`));
