@@ -32,7 +32,8 @@ interface Target {
  * carries it to the endpoint's IPv4 address (6-to-4), as the reference driver does.
  */
 function targetsOf(net: Network, ep: Endpoint, r: PortRequest, proxy: boolean, hostIpv6: boolean): Target[] {
-  const sixToFour = proxy && r.proto !== 'sctp' && ep.ipv4 !== null && ep.ipv6 === null;
+  // Not where IPv6 is routed: a routed binding opens the endpoint's own IPv6 address, which it has none of.
+  const sixToFour = proxy && r.proto !== 'sctp' && ep.ipv4 !== null && ep.ipv6 === null && modeOf(net, 6) !== 'routed';
   const has = { 4: ep.ipv4 !== null, 6: ep.ipv6 !== null || sixToFour };
   // --host-binding-ip 0.0.0.0 is the reference driver's default and means "all addresses".
   const dflt = net.hostBindingIp && net.hostBindingIp !== '0.0.0.0' ? net.hostBindingIp : null;
