@@ -16,6 +16,7 @@ import {
 import type { Endpoint, Network, Port, State } from '../state/schema.ts';
 import type { Host } from './host.ts';
 import { isRouted, modeOf } from './lookup.ts';
+import { isProxySocket } from './proxy-ports.ts';
 
 /** What the allocator asks of the host (read lazily: a call that needs neither reads neither). */
 export type HostPorts = Pick<Host, 'listeners' | 'ephemeral'> & Partial<Pick<Host, 'hostIpv6'>>;
@@ -128,7 +129,7 @@ export function planBindings(state: State, net: Network, ep: Endpoint, requests:
   const takenBy = (proto: string, port: number, hostIp: string): { why: string; hint: string } | null => {
     const h = held.get(`${proto}:${port}`)?.find((x) => hostIpsOverlap(x.hostIp, hostIp));
     if (h) return { why: `already published by ${h.owner()}`, hint: 'choose another host port, or unpublish that one first' };
-    const l = listening(proto, port).find((x) => listenerBlocks(x, hostIp));
+    const l = listening(proto, port).find((x) => listenerBlocks(x, hostIp) && !isProxySocket(state, x));
     if (l) return { why: `a socket on the host listens on ${hostPortText(l.ip, l.port)}/${proto}`, hint: `see which program holds it: ss -lnp 'sport = :${port}'` };
     return null;
   };

@@ -12,6 +12,7 @@
 import { type Step, pooled } from '../plan/steps.ts';
 import { deviceMark, markPrefix } from '../net/marks.ts';
 import { type FoundProxy, type ProxySpec, type StartedProxy, describeProxy, findProxies, proxyAlive, startProxy, stopProxy } from '../net/proxy.ts';
+import type { Listener } from '../net/ports.ts';
 import type { Endpoint, Network, Port, State } from '../state/schema.ts';
 
 interface Binding {
@@ -47,6 +48,25 @@ function bindings(state: State): Map<string, Binding> {
   const out = new Map<string, Binding>();
   for (const net of state.networks) for (const ep of net.endpoints) for (const port of ep.ports) out.set(keyOf({ net, ep, port }), { net, ep, port });
   return out;
+}
+
+/**
+ * The host sockets of the proxies recorded when this call read its state ("proto ip port").
+ * They are brnet's own listeners, not someone else's: a port handed from one binding to
+ * another in one batch is still held by the old proxy while the new binding is planned.
+ */
+const recordedSockets = new Set<string>();
+const socketKey = (proto: string, ip: string, port: number) => `${proto} ${ip} ${port}`;
+
+export function noteProxySockets(state: State): void {
+  for (const b of bindings(state).values()) if (b.port.proxy) recordedSockets.add(socketKey(b.port.proto, b.port.hostIp, b.port.hostPort));
+}
+
+/** Is this listening socket a proxy of brnet's, recorded in `state` or when the call began? */
+export function isProxySocket(state: State, l: Listener): boolean {
+  const k = socketKey(l.proto, l.ip, l.port);
+  if (recordedSockets.has(k)) return true;
+  return state.networks.some((n) => n.endpoints.some((e) => e.ports.some((p) => p.proxy && socketKey(p.proto, p.hostIp, p.hostPort) === k)));
 }
 
 /** Started by this call and not yet committed; restarted by a rollback. */
@@ -114,7 +134,11 @@ export function proxySteps(from: State, to: State): Step[] {
     const spec = proxySpecOf(to, b);
     if (!spec) continue;
     const prev = before.get(k);
-    if (prev?.port.proxy && sameSpec(proxySpecOf(from, prev), spec)) continue;
+    const was = prev ? proxySpecOf(from, prev) : null;
+    // A binding that had its proxy before keeps it; one that should have had one and has no
+    // record (a restore that could not start it) is `restore`'s to repair, not the business
+    // of an unrelated change, which would fail on it.
+    if (prev && sameSpec(was, spec)) continue;
     starts.push(startStep(proxyMark(to, b), b, spec));
   }
   return [...(stops.length ? [pooled(stops, 32)] : []), ...(starts.length ? [pooled(starts, START_WIDTH)] : [])];

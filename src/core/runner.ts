@@ -91,6 +91,7 @@ export async function run<R>(ctx: Ctx, op: Operation<R>): Promise<Outcome<R>> {
   return locked(ctx, async (db) => {
     const host = liveHost(ctx.stateDir);
     const state = withInstance(db.data);
+    await noteProxies(state);
     const proven = proveLegacyEndpoints(state, host);
     const planned = await op.plan(state, host);
     // Identities just proven are written even by a call that changes nothing else.
@@ -233,6 +234,7 @@ export async function runBatch(ctx: Ctx, ops: { op: Operation<unknown>; label: s
     const done: Step[] = [];
     try {
       const initial = withInstance(db.data);
+      await noteProxies(initial);
       proveLegacyEndpoints(initial, liveHost(ctx.stateDir));
       await keepInstance(db, initial);
       const { state, final } = await all(initial, done);
@@ -285,6 +287,11 @@ async function assemble(from: State, p: Plan<unknown>, host: Host): Promise<Step
 
 /** The userland proxies to stop and start (core/proxy-ports.ts), after the rules they go with. */
 const proxies = async (from: State, to: State): Promise<Step[]> => (await import('./proxy-ports.ts')).proxySteps(from, to);
+
+/** The proxies' sockets as the call found them, which planning must not take for someone else's. */
+async function noteProxies(state: State): Promise<void> {
+  (await import('./proxy-ports.ts')).noteProxySockets(state);
+}
 
 /** Once the state is written, the proxies it records go on by themselves (core/proxy-ports.ts). */
 async function committed(): Promise<void> {

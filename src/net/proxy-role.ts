@@ -29,7 +29,7 @@ export interface ProxySpec {
 /** The role's arguments (after `__proxy`): the mark, then the spec. null when they are not one. */
 export function parseProxyArgs(args: readonly string[]): { mark: string; spec: ProxySpec } | null {
   const [mark, proto, hostIp, hostPort, toIp, toPort] = args;
-  const port = (s: string | undefined) => (s && /^\d{1,5}$/.test(s) && Number(s) > 0 && Number(s) < 65536 ? Number(s) : null);
+  const port = (s: string | undefined) => (s && /^[1-9]\d{0,4}$/.test(s) && Number(s) < 65536 ? Number(s) : null);
   if (args.length !== 6 || !mark?.startsWith('brnet') || (proto !== 'tcp' && proto !== 'udp')) return null;
   if (!hostIp || !toIp || net.isIP(hostIp) === 0 || net.isIP(toIp) === 0) return null;
   const hp = port(hostPort);
@@ -108,10 +108,12 @@ function tcpProxy(s: ProxySpec, ready: () => void, fail: (e: unknown) => void): 
       client.destroy();
       upstream.destroy();
     };
+    // A clean close of one side is not the end of the other: its end() (from pipe) sends the
+    // rest of what it holds, then the FIN. Destroying it here would drop that rest.
     client.on('error', both);
     upstream.on('error', both);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+    client.on('close', (hadError) => hadError && upstream.destroy());
+    upstream.on('close', (hadError) => hadError && client.destroy());
   });
   server.on('error', fail);
   server.listen({ host: s.hostIp, port: s.hostPort, ipv6Only: v6(s.hostIp), exclusive: true, backlog: 511 }, ready);

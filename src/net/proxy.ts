@@ -181,7 +181,9 @@ export async function startProxy(mark: string, spec: ProxySpec): Promise<Started
     const why = line.replace(/^error /, '');
     const where = `${hostPortText(spec.hostIp, spec.hostPort)}/${spec.proto}`;
     if (/EADDRINUSE/.test(why)) throw conflict(`cannot start the userland proxy on ${where}: the port is in use`, `see which program holds it: ss -lnp 'sport = :${spec.hostPort}'`);
-    if (/EADDRNOTAVAIL/.test(why)) throw environment(`cannot start the userland proxy on ${where}: ${spec.hostIp} is not an address of this host`);
+    if (/EADDRNOTAVAIL/.test(why)) {
+      throw environment(`cannot start the userland proxy on ${where}: ${spec.hostIp} is not an address of this host`, 'the proxy listens on the address, so it must exist first: add it to an interface, or publish on all addresses');
+    }
     throw environment(`cannot start the userland proxy for ${describeProxy(spec)}: ${why}`);
   }
   const id = { pid: child.pid, start };

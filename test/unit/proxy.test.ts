@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { applySetting, setConfig } from '../../src/core/config.ts';
 import type { Host } from '../../src/core/host.ts';
 import { type HostPorts, planBindings } from '../../src/core/port-bindings.ts';
-import { proxyDrift, proxyOnly, proxySpecOf, proxySteps } from '../../src/core/proxy-ports.ts';
+import { noteProxySockets, proxyDrift, proxyOnly, proxySpecOf, proxySteps } from '../../src/core/proxy-ports.ts';
 import { BrnetError } from '../../src/errors.ts';
 import { renderNft } from '../../src/firewall/nft-rules.ts';
 import { renderRules } from '../../src/firewall/rules.ts';
@@ -264,15 +264,12 @@ describe('proxySteps', () => {
     expect(shows(proxySteps(from, clone(from)))).toEqual(['# stop userland proxy 321 (web/app)']);
   });
 
-  it('a binding of the proxy mode without a record (its proxy missing) gets a start with the next change', () => {
+  it('a binding of the proxy mode without a record (its proxy missing) is left to restore: the next change starts only its own', () => {
     const from = recordAll(world());
     delete epOf(from, 'web', 'app').ports[2]!.proxy;
     const to = clone(from);
     epOf(to, 'web', 'app').ports.push(tcp('0.0.0.0', 9090, 90));
-    expect(shows(proxySteps(from, to))).toEqual([
-      '# start userland proxy 127.0.0.1:5353/udp -> 10.1.0.2:53 (web/app)',
-      '# start userland proxy 0.0.0.0:9090/tcp -> 10.1.0.2:90 (web/app)',
-    ]);
+    expect(shows(proxySteps(from, to))).toEqual(['# start userland proxy 0.0.0.0:9090/tcp -> 10.1.0.2:90 (web/app)']);
   });
 });
 
@@ -293,7 +290,7 @@ describe('proxyDrift', () => {
     expect(d.drift[0]).toEqual({ kind: 'missing', what: `userland proxy for web/app 0.0.0.0:8080/tcp -> 10.1.0.2:80 (pid ${NO_PID} is not running it)` });
     expect(d.drift[1]).toEqual({ kind: 'missing', what: 'userland proxy for web/app [::]:8080/tcp -> [fd00:1::2]:80' }); // never recorded
     expect(d.drift.map((x) => x.kind)).toEqual(Array(6).fill('missing'));
-    expect(d.repair.map((x) => x.show[0])).toEqual(d.drift.map((x) => `# start ${x.what.replace(/^userland proxy for (\S+) (.*?)( \(pid.*)?$/, 'userland proxy $2 ($1)')}`));
+    expect(d.repair.flatMap((x) => x.show)).toEqual(d.drift.map((x) => `# start ${x.what.replace(/^userland proxy for (\S+) (.*?)( \(pid.*)?$/, 'userland proxy $2 ($1)')}`));
   });
 
   it('a proxy of this instance that no binding records is left over; its stop comes before every start', () => {
@@ -302,8 +299,10 @@ describe('proxyDrift', () => {
     const last = d.drift.length - 1;
     expect(d.drift[last]).toEqual({ kind: 'leftover', what: `userland proxy 4242 0.0.0.0:9999/tcp -> 10.1.0.9:99 (brnet@${INSTANCE}:web:gone)` });
     expect(d.repair[0]!.show).toEqual(['# stop userland proxy 4242 0.0.0.0:9999/tcp -> 10.1.0.9:99']);
-    expect(d.repair.slice(1).every((x) => x.show[0]!.startsWith('# start '))).toBe(true);
-    expect(d.repair).toHaveLength(7);
+    // the starts, four at a time, in one step after it
+    expect(d.repair).toHaveLength(2);
+    expect(d.repair[1]!.show).toHaveLength(6);
+    expect(d.repair[1]!.show.every((x) => x.startsWith('# start '))).toBe(true);
   });
 
   it('with the proxy off: no binding is missing one, records are dropped, and a living proxy is left over', () => {
@@ -373,6 +372,24 @@ describe('planBindings with the userland proxy', () => {
     const off = allocWorld(false);
     off.dual.endpoints[1]!.ports.push(tcp('::', 8080, 80));
     expect(text(plan(off.state, off.web, 'new', ['8080:80']))).toEqual(['tcp 0.0.0.0:8080->80']);
+  });
+
+  it("a proxy's own socket is not someone else's listener: recorded in the state, or when the call began (a batch's hand-over)", () => {
+    const { state, web, dual } = allocWorld(true);
+    // d6's proxy holds [::]:8080 with IPV6_V6ONLY, which /proc/net does not show
+    dual.endpoints[1]!.ports.push(tcp('::', 8080, 80, { proxy: { pid: NO_PID, start: '1' } }));
+    const v6listener = hostOf({ listeners: () => [{ proto: 'tcp', ip: '::', port: 8080 }] });
+    expect(text(plan(state, web, 'new', ['0.0.0.0:8080:80'], v6listener))).toEqual(['tcp 0.0.0.0:8080->80']);
+    // the same listener, no record: someone else's (4)
+    const other = allocWorld(true);
+    expect(thrown(() => plan(other.state, other.web, 'new', ['0.0.0.0:8080:80'], v6listener)).exitCode).toBe(4);
+    // line 1 of a batch unpublished 9090 from d1 (its proxy still runs), line 2 publishes it on new
+    const batch = allocWorld(true);
+    batch.dual.endpoints[0]!.ports.push(tcp('0.0.0.0', 9090, 90, { proxy: { pid: NO_PID, start: '2' } }));
+    noteProxySockets(batch.state);
+    batch.dual.endpoints[0]!.ports = [];
+    const held = hostOf({ listeners: () => [{ proto: 'tcp', ip: '0.0.0.0', port: 9090 }] });
+    expect(text(plan(batch.state, batch.web, 'new', ['0.0.0.0:9090:90'], held))).toEqual(['tcp 0.0.0.0:9090->90']);
   });
 
   it('[::1] is allowed with the proxy for TCP and UDP, on any endpoint with an address', () => {
