@@ -214,6 +214,10 @@ describeRoot(`userland proxy on an IPv4-only network: traffic, check / restore, 
       { network: 'web', endpoint: 'app', proto: 'udp', hostIp: '0.0.0.0', hostPort: 5353, containerPort: 53 },
       { network: 'web', endpoint: 'app', proto: 'udp', hostIp: '::', hostPort: 5353, containerPort: 53 },
     ]);
+    // the table names where the :: bindings go: the endpoint's IPv4 address (6-to-4)
+    const table = (await sb.brnetOk(['port', 'ls', 'web', 'app'])).stdout;
+    expect(table).toMatch(/web\s+app\s+tcp\s+\[::\]:8080\s+10\.70\.0\.2:80\s+ok/);
+    expect(table).toMatch(/web\s+app\s+udp\s+\[::\]:5353\s+10\.70\.0\.2:53\s+ok/);
     const procs = proxyProcs(sb);
     expect(procs).toHaveLength(4);
     for (const b of ls) {
