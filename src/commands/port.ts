@@ -53,7 +53,8 @@ export async function ls(ctx: Ctx, network?: string, endpoint?: string): Promise
   await printTable(
     ['NETWORK', 'ENDPOINT', 'PROTO', 'HOST', 'CONTAINER', 'STATUS'],
     rows.map(({ network: n, endpoint: e, port: p }) => {
-      const cidr = p.hostIp.includes(':') ? e.ipv6 : e.ipv4;
+      // An IPv6 host address on an endpoint without IPv6 is the userland proxy's, to its IPv4 one.
+      const cidr = p.hostIp.includes(':') ? (e.ipv6 ?? e.ipv4) : e.ipv4;
       const cip = cidr?.split('/')[0] ?? '?';
       // A routed binding has no host side: the container port itself is reachable.
       const status = stale.has(e) ? 'stale' : 'ok';
