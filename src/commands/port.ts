@@ -50,6 +50,8 @@ export async function ls(ctx: Ctx, network?: string, endpoint?: string): Promise
   if (ctx.quiet) return printLines(rows.map((r) => hostPortText(r.port.hostIp, r.port.hostPort)));
   const stale = rows.length ? await (await import('../core/status.ts')).staleSet(state) : new Set<Endpoint>();
   if (ctx.json) return printJson(rows.map((r) => portView(r.network, r.endpoint, r.port, stale.has(r.endpoint))));
+  // A binding whose proxy should run and does not says so (`restore` starts it again).
+  const proxyDown = state.config.userlandProxy || rows.some((r) => r.port.proxy) ? (await import('../core/proxy-ports.ts')).proxyDown : () => false;
   await printTable(
     ['NETWORK', 'ENDPOINT', 'PROTO', 'HOST', 'CONTAINER', 'STATUS'],
     rows.map(({ network: n, endpoint: e, port: p }) => {
@@ -57,7 +59,7 @@ export async function ls(ctx: Ctx, network?: string, endpoint?: string): Promise
       const cidr = p.hostIp.includes(':') ? (e.ipv6 ?? e.ipv4) : e.ipv4;
       const cip = cidr?.split('/')[0] ?? '?';
       // A routed binding has no host side: the container port itself is reachable.
-      const status = stale.has(e) ? 'stale' : 'ok';
+      const status = stale.has(e) ? 'stale' : proxyDown(state, { net: n, ep: e, port: p }) ? 'no proxy' : 'ok';
       return [n.name, e.name, p.proto, isRouted(n, p) ? 'routed' : hostPortText(p.hostIp, p.hostPort), hostPortText(cip, p.containerPort), status];
     }),
   );

@@ -210,6 +210,12 @@ export function proxyDrift(state: State, found: (prefix: string) => FoundProxy[]
   return out;
 }
 
+/** Should this binding have a running proxy, and has it none? (`port ls`) */
+export function proxyDown(state: State, b: Binding): boolean {
+  const spec = proxySpecOf(state, b);
+  return spec !== null && !(b.port.proxy && proxyAlive(b.port.proxy, proxyMark(state, b), spec));
+}
+
 /**
  * The recorded proxies that are not running (`restore --watch` asks every few seconds: a
  * proxy's exit makes no firewall news), as "pid/start" keys.

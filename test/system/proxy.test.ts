@@ -311,6 +311,9 @@ describeRoot(`userland proxy on an IPv4-only network: traffic, check / restore, 
     expect(c.stdout).toContain(`missing: userland proxy for web/app [::]:8080/tcp -> ${APP}:80 (pid ${tcp6.proxy.pid} is not running it)`);
     expect(c.stdout).toContain(`missing: userland proxy for web/app 0.0.0.0:5353/udp -> ${APP}:53 (pid ${udp4.proxy.pid} is not running it)`);
     expect(c.stdout.trim().split('\n')).toHaveLength(2);
+    // port ls's STATUS says which bindings are without their proxy
+    const ls = (await sb.brnetOk(['port', 'ls', 'web', 'app'])).stdout.split('\n').filter((l) => l.includes('no proxy'));
+    expect(ls.map((l) => l.split(/\s+/).slice(2, 4).join(' '))).toEqual(['tcp [::]:8080', 'udp 0.0.0.0:5353']);
 
     const r = await sb.brnetOk(['restore']);
     expect(r.stdout + r.stderr).toMatch(/restored missing: userland proxy for web\/app \[::\]:8080\/tcp/);
