@@ -1,33 +1,17 @@
 // Host-wide settings. Turning iptables/ip6tables off removes every brnet rule of that family
 // at once (the "none" firewall driver is simply an empty rule set); turning it on installs them.
+// Turning userland-proxy on or off is one operation too: every proxy starts or stops, every
+// network's NAT rules change layout (core/proxy-ports.ts, firewall/rules.ts).
 import { invalid } from '../errors.ts';
+import { bindingText } from '../net/addr-text.ts';
+import { networkSysctls } from '../net/bridge.ts';
+import { sysctlStep } from '../net/sysctl.ts';
 import { parseCidr, formatCidr } from '../net/ipam.ts';
 import { parseBool } from '../net/names.ts';
 import type { Config, State } from '../state/schema.ts';
 import { emptyState } from '../state/schema.ts';
-import type { Operation } from './runner.ts';
-import { networkSysctls } from '../net/bridge.ts';
-import { sysctlStep } from '../net/sysctl.ts';
-import { bindingText } from '../net/addr-text.ts';
 import { proxyOnly } from './proxy-ports.ts';
-
-/** The state without the bindings that exist only for the proxy, and what they were. */
-function withoutProxyOnly(state: State): { networks: State['networks']; dropped: string[] } {
-  const dropped: string[] = [];
-  const networks = state.networks.map((n) => {
-    if (!n.endpoints.some((e) => e.ports.some((p) => proxyOnly(e, p)))) return n;
-    return {
-      ...n,
-      endpoints: n.endpoints.map((e) => {
-        const keep = e.ports.filter((p) => !proxyOnly(e, p));
-        if (keep.length === e.ports.length) return e;
-        for (const p of e.ports) if (proxyOnly(e, p)) dropped.push(`${n.name}/${e.name} ${bindingText(p)}`);
-        return { ...e, ports: keep };
-      }),
-    };
-  });
-  return { networks, dropped };
-}
+import type { Operation } from './runner.ts';
 
 export const CONFIG_KEYS = ['firewall-backend', 'iptables', 'ip6tables', 'ip-forward', 'userland-proxy', 'default-address-pools'] as const;
 
@@ -89,4 +73,22 @@ export function setConfig(key: string, value: string): Operation<Config> {
       return { state: next, steps, firewall: 'before', notes, result: next.config };
     },
   };
+}
+
+/** The state without the bindings that exist only for the proxy, and what they were. */
+function withoutProxyOnly(state: State): { networks: State['networks']; dropped: string[] } {
+  const dropped: string[] = [];
+  const networks = state.networks.map((n) => {
+    if (!n.endpoints.some((e) => e.ports.some((p) => proxyOnly(e, p)))) return n;
+    return {
+      ...n,
+      endpoints: n.endpoints.map((e) => {
+        const keep = e.ports.filter((p) => !proxyOnly(e, p));
+        if (keep.length === e.ports.length) return e;
+        for (const p of e.ports) if (proxyOnly(e, p)) dropped.push(`${n.name}/${e.name} ${bindingText(p)}`);
+        return { ...e, ports: keep };
+      }),
+    };
+  });
+  return { networks, dropped };
 }
