@@ -91,9 +91,9 @@ function startStep(mark: string, b: Binding, spec: ProxySpec): Step {
   };
 }
 
-function stopStep(mark: string, b: Binding, spec: ProxySpec | null, id: NonNullable<Port['proxy']>, why = ''): Step {
+function stopStep(mark: string, b: Binding, spec: ProxySpec | null, id: NonNullable<Port['proxy']>): Step {
   return {
-    show: [`# stop userland proxy ${id.pid}${spec ? ` ${describeProxy(spec)}` : ''} (${b.net.name}/${b.ep.name})${why}`],
+    show: [`# stop userland proxy ${id.pid}${spec ? ` ${describeProxy(spec)}` : ''} (${b.net.name}/${b.ep.name})`],
     async do() {
       await stopProxy(id);
       if (b.port.proxy === id) delete b.port.proxy;
@@ -144,7 +144,7 @@ export function proxySteps(from: State, to: State): Step[] {
   return [...(stops.length ? [pooled(stops, 32)] : []), ...(starts.length ? [pooled(starts, START_WIDTH)] : [])];
 }
 
-/** Proxies started at a time: each start is about 50 ms of CPU (the runtime's own start-up). */
+/** Proxies started at a time: each start is about 60 ms of CPU (the runtime's own start-up). */
 const START_WIDTH = 4;
 
 const hasProxies = (s: State) => s.networks.some((n) => n.endpoints.some((e) => e.ports.some((p) => p.proxy)));
