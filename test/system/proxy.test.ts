@@ -711,22 +711,26 @@ describeRoot(`userland proxy: rule layout on and off, and the migrations [${back
     expect(refused.stderr).toMatch(/::1/);
   });
 
-  it('proxy on again: proxies for the existing TCP and UDP bindings (no :: added), the same rules as before', async () => {
-    await sb.brnetOk(['config', 'set', 'userland-proxy', 'true']);
+  it('proxy on again: proxies for the existing TCP and UDP bindings, their :: twins back, the same rules as before', async () => {
+    const r = await sb.brnetOk(['config', 'set', 'userland-proxy', 'true']);
+    // the twins off dropped come back with the same host ports; the [::1] binding does not (it had no IPv4 twin)
+    expect(r.stderr).toContain('published 2 binding(s) on [::] for endpoints without IPv6, served by the userland proxy: v4/f [::]:8081->80/tcp, v4/f [::]:8053->53/udp');
     const ls = await portLs(sb);
     expect(ls.map((b) => `${b.network}/${b.endpoint} ${b.proto} ${b.hostIp} ${b.hostPort} ${b.proxy ? 'proxy' : 'null'}`)).toEqual([
       'dual/d tcp 0.0.0.0 8080 proxy', 'dual/d tcp :: 8080 proxy', 'dual/d sctp 0.0.0.0 9132 null', 'dual/d sctp :: 9132 null',
-      'v4/f tcp 0.0.0.0 8081 proxy', 'v4/f udp 0.0.0.0 8053 proxy',
+      'v4/f tcp 0.0.0.0 8081 proxy', 'v4/f tcp :: 8081 proxy', 'v4/f udp 0.0.0.0 8053 proxy', 'v4/f udp :: 8053 proxy',
     ]);
     expect(proxyProcs(sb).map((p) => p.pid).sort()).toEqual(ls.filter((b) => b.proxy).map((b) => b.proxy.pid).sort());
-    // the :: twins of f's bindings are gone and the [::1] one too, which leave no kernel rules anyway
+    // the :: twins leave no kernel rules
     expect(await rulesCanon()).toBe(onRules);
     expect(await routeLocalnet(sb, v4Br)).toBe('0');
     await expectReach(sb, [
       [null, 'tcp', '127.0.0.1', 8081, '10.73.0.1'],
       [null, 'udp', '127.0.0.1', 8053, '10.73.0.1'],
       ['f', 'tcp', '198.18.0.1', 8081, '10.73.0.1'],
-      [null, 'tcp', '::1', 8081, false],
+      [null, 'tcp', '::1', 8081, '10.73.0.1'],
+      [null, 'udp', '::1', 8053, '10.73.0.1'],
+      [null, 'tcp', '::1', 8082, false],
       [null, 'tcp', '::1', 8080, 'fd72::1'],
     ]);
     await expectClean(sb);
@@ -839,19 +843,21 @@ describeRoot(`userland proxy: refusals, dry runs and rollbacks leave no proxy [$
     const on = await sb.brnetOk(['config', 'set', 'userland-proxy', 'true', '--dry-run']);
     expect(on.stdout).toContain('# start userland proxy 0.0.0.0:8080/tcp -> 10.75.0.2:80 (web/app)');
     expect(on.stdout).toContain('# start userland proxy 0.0.0.0:8081/tcp -> 10.75.0.2:80 (web/app)');
-    expect(on.stdout).not.toContain('[::]:8080'); // no :: twins for existing bindings
+    // the existing bindings get their :: twins, served by proxies too
+    expect(on.stdout).toContain('# start userland proxy [::]:8080/tcp -> 10.75.0.2:80 (web/app)');
+    expect(on.stderr).toContain('published 2 binding(s) on [::] for endpoints without IPv6');
     expect(proxyProcs(sb)).toEqual([]);
     expect(await snapshot()).toEqual(before);
 
     await sb.brnetOk(['config', 'set', 'userland-proxy', 'true']);
-    expect(served(sb)).toEqual(['tcp 0.0.0.0 8080', 'tcp 0.0.0.0 8081']);
+    expect(served(sb)).toEqual(['tcp 0.0.0.0 8080', 'tcp 0.0.0.0 8081', 'tcp :: 8080', 'tcp :: 8081']);
     const mid = await snapshot();
     const pub = await sb.brnetOk(['port', 'publish', 'web', 'app', '8082:80', '--dry-run']);
     expect(pub.stdout).toContain('# start userland proxy 0.0.0.0:8082/tcp -> 10.75.0.2:80 (web/app)');
     expect(pub.stdout).toContain('# start userland proxy [::]:8082/tcp -> 10.75.0.2:80 (web/app)');
     const unpub = await sb.brnetOk(['port', 'unpublish', 'web', 'app', '8080:80', '--dry-run']);
     expect(unpub.stdout).toMatch(/# stop userland proxy \d+ 0\.0\.0\.0:8080\/tcp -> 10\.75\.0\.2:80 \(web\/app\)/);
-    expect(served(sb)).toEqual(['tcp 0.0.0.0 8080', 'tcp 0.0.0.0 8081']);
+    expect(served(sb)).toEqual(['tcp 0.0.0.0 8080', 'tcp 0.0.0.0 8081', 'tcp :: 8080', 'tcp :: 8081']);
     expect(await snapshot()).toEqual(mid);
     await expectClean(sb);
   });
@@ -877,7 +883,7 @@ describeRoot(`userland proxy: refusals, dry runs and rollbacks leave no proxy [$
         expect(r.stderr).toContain('cannot start the userland proxy on 0.0.0.0:8086/tcp: the port is in use');
         // the proxies from before run (8080's, which the batch stopped, was started again by
         // its rollback, and check finds the state records its new pid), and nothing else
-        expect(served(sb), args.join(' ')).toEqual(['tcp 0.0.0.0 8080', 'tcp 0.0.0.0 8081']);
+        expect(served(sb), args.join(' ')).toEqual(['tcp 0.0.0.0 8080', 'tcp 0.0.0.0 8081', 'tcp :: 8080', 'tcp :: 8081']);
         await expectFree(sb, 'tcp 0.0.0.0 8085');
         await expectClean(sb);
       }

@@ -599,7 +599,7 @@ describe('networkSysctls', () => {
 /** Only what setConfig reads: the bridges that exist. */
 function linksHost(bridges: string[]): Host {
   const view: HostView = { links: { get: () => undefined, has: (n) => bridges.includes(n) }, addrs: [], routes: [] };
-  return { links: () => view } as unknown as Host;
+  return { links: () => view, hostIpv6: () => true, listeners: () => [], ephemeral: () => ({ start: 40000, end: 40005, reserved: new Set() }) } as unknown as Host;
 }
 
 describe('config userland-proxy', () => {
@@ -626,6 +626,23 @@ describe('config userland-proxy', () => {
     expect(lines).toContain(`sysctl -w net.ipv4.conf.${BR}.route_localnet=0`);
     expect(lines.filter((l) => l.includes('route_localnet'))).toHaveLength(1); // not for the bridge that is gone, nor the internal one
     expect(s.config.userlandProxy).toBe(false);
+  });
+
+  it('on: bindings of endpoints without IPv6 get their :: twin with the same host port; a twin whose port is taken is left out with a warning', async () => {
+    const s = ruleState(false);
+    const v4 = epOf(s, 'web', 'v4');
+    v4.ports = [tcp('0.0.0.0', 9000, 90), { proto: 'udp', hostIp: '0.0.0.0', hostPort: 9053, containerPort: 53 }, tcp('127.0.0.1', 9001, 91), tcp('0.0.0.0', 9002, 92)];
+    // someone else's IPv6 socket holds 9002
+    const host = { ...linksHost([BR]), listeners: () => [{ proto: 'tcp', ip: '::', port: 9002 }] } as unknown as Host;
+    const p = await setConfig('userland-proxy', 'true').plan(s, host);
+    expect(text(epOf(p.state!, 'web', 'v4').ports)).toEqual(['tcp 0.0.0.0:9000->90', 'tcp :::9000->90', 'udp 0.0.0.0:9053->53', 'udp :::9053->53', 'tcp 127.0.0.1:9001->91', 'tcp 0.0.0.0:9002->92']);
+    expect(p.notes).toEqual(['published 2 binding(s) on [::] for endpoints without IPv6, served by the userland proxy: web/v4 [::]:9000->90/tcp, web/v4 [::]:9053->53/udp']);
+    expect(p.warnings).toEqual(['web/v4: not published on [::]:9002:92/tcp: [::]:9002/tcp is in use: a socket on the host listens on [::]:9002/tcp']);
+    expect(epOf(p.state!, 'web', 'app').ports).toEqual(epOf(s, 'web', 'app').ports); // it has IPv6 of its own
+    expect(v4.ports).toHaveLength(4); // the state read is not changed
+    // off again drops exactly the twins
+    const back = await setConfig('userland-proxy', 'false').plan(p.state!, host);
+    expect(epOf(back.state!, 'web', 'v4').ports).toEqual(v4.ports);
   });
 
   it('off: drops the bindings only the proxy can serve, says which, and sets route_localnet 1', async () => {
