@@ -98,6 +98,11 @@ export function requireNetns(ref: NetnsRef, status = netnsStatus(ref.path)): voi
  * what tells it from a later process that got the same PID. null when there is no such process.
  */
 export function processStart(pid: string): string | null {
+  return processStat(pid)?.start ?? null;
+}
+
+/** A process's state letter (field 3: Z for a zombie) and start time; null when there is no such process. */
+export function processStat(pid: string | number): { state: string; start: string } | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -107,7 +112,7 @@ export function processStart(pid: string): string | null {
   // The command name (field 2) is in parentheses and may hold spaces and parentheses itself.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   const start = fields[19]; // field 22 is the 20th after the name
-  return start && /^\d+$/.test(start) ? start : null;
+  return start && /^\d+$/.test(start) ? { state: fields[0] ?? '', start } : null;
 }
 
 export interface NsRoute {

@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { BrnetError, conflict, environment } from '../errors.ts';
+import { processStat } from './netns.ts';
 import { hostPortText } from './ports.ts';
 import { type ProxySpec, parseProxyArgs, proxyArgs } from './proxy-role.ts';
 
@@ -35,19 +36,6 @@ export function selfCommand(): string[] {
 /** The role's argv, as /proc/PID/cmdline shows it from ROLE on. */
 export const roleArgv = (mark: string, s: ProxySpec): string[] => [ROLE, ...proxyArgs(mark, s)];
 
-function procStat(pid: number): { state: string; start: string } | null {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const state = fields[0] ?? '';
-  const start = fields[19] ?? '';
-  return /^\d+$/.test(start) ? { state, start } : null;
-}
-
 /** The part of a process's command line from ROLE on, or null for any other process. */
 function roleOf(pid: number): string[] | null {
   let raw: string;
@@ -66,7 +54,7 @@ const living = (st: { state: string } | null) => st !== null && st.state !== 'Z'
 
 /** Is the recorded proxy this very process, alive, serving `spec` for `mark`? */
 export function proxyAlive(id: ProxyIdentity, mark: string, spec: ProxySpec): boolean {
-  const st = procStat(id.pid);
+  const st = processStat(id.pid);
   if (!living(st) || st?.start !== id.start) return false;
   const argv = roleOf(id.pid);
   return argv !== null && argv.join('\0') === roleArgv(mark, spec).join('\0');
@@ -101,7 +89,7 @@ export function findProxies(prefix: string): FoundProxy[] {
     } catch {
       continue;
     }
-    const st = procStat(pid);
+    const st = processStat(pid);
     if (living(st) && st) out.push({ pid, start: st.start, ...parsed });
   }
   return out;
@@ -115,7 +103,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function stopProxy(id: ProxyIdentity): Promise<void> {
   const same = () => {
-    const st = procStat(id.pid);
+    const st = processStat(id.pid);
     return living(st) && st?.start === id.start;
   };
   if (!same() || !roleOf(id.pid)) return;
@@ -175,7 +163,7 @@ export async function startProxy(mark: string, spec: ProxySpec): Promise<Started
     await exited;
     clearTimeout(t);
   };
-  const start = child.pid === undefined ? null : procStat(child.pid)?.start;
+  const start = child.pid === undefined ? null : processStat(child.pid)?.start;
   if (line !== 'ready' || !start || child.pid === undefined) {
     await kill();
     const why = line.replace(/^error /, '');
