@@ -41,6 +41,26 @@ export { modeOf };
 /** A routed binding opens the container port on the endpoint's own address: no host port. */
 export const isRouted = (n: Network, p: Pick<Port, 'hostIp'>) => modeOf(n, ipFamily(p.hostIp)) === 'routed';
 
+/** A binding with its network and endpoint. */
+export interface Binding {
+  net: Network;
+  ep: Endpoint;
+  port: Port;
+}
+
+/**
+ * Every binding of the state by a key that names it across states (network, endpoint,
+ * protocol, host IP, host port, container port): what a change's steps are the difference of
+ * (core/proxy-ports.ts, core/rootless-ports.ts).
+ */
+export function bindingsByKey(state: State): Map<string, Binding> {
+  const out = new Map<string, Binding>();
+  for (const net of state.networks) {
+    for (const ep of net.endpoints) for (const port of ep.ports) out.set(`${net.name}/${ep.name}/${port.proto}/${port.hostIp}/${port.hostPort}/${port.containerPort}`, { net, ep, port });
+  }
+  return out;
+}
+
 export function listBindings(state: State, network?: string, endpoint?: string): { network: Network; endpoint: Endpoint; port: Port }[] {
   const nets = network === undefined ? state.networks : [findNetwork(state, network)];
   const out: { network: Network; endpoint: Endpoint; port: Port }[] = [];

@@ -13,13 +13,8 @@ import { type Step, pooled } from '../plan/steps.ts';
 import { deviceMark, markPrefix } from '../net/marks.ts';
 import { type FoundProxy, type ProxySpec, type StartedProxy, describeProxy, findProxies, proxyAlive, startProxy, stopProxy } from '../net/proxy.ts';
 import type { Listener } from '../net/ports.ts';
-import type { Endpoint, Network, Port, State } from '../state/schema.ts';
-
-interface Binding {
-  net: Network;
-  ep: Endpoint;
-  port: Port;
-}
+import type { Endpoint, Port, State } from '../state/schema.ts';
+import { type Binding, bindingsByKey } from './lookup.ts';
 
 /**
  * What the proxy of a binding serves, or null for a binding without one: the proxy is off,
@@ -40,15 +35,8 @@ export function proxySpecOf(state: State, b: Binding): ProxySpec | null {
 /** Bindings only a proxy can serve: on an IPv6 host address, to an endpoint without IPv6. */
 export const proxyOnly = (ep: Endpoint, p: Port): boolean => p.hostIp.includes(':') && ep.ipv6 === null;
 
-const keyOf = (b: Binding) => `${b.net.name}/${b.ep.name}/${b.port.proto}/${b.port.hostIp}/${b.port.hostPort}/${b.port.containerPort}`;
 const sameSpec = (a: ProxySpec | null, b: ProxySpec | null) => a !== null && b !== null && describeProxy(a) === describeProxy(b);
 export const proxyMark = (state: State, b: Binding) => deviceMark(state.instance, b.net.name, b.ep.name);
-
-function bindings(state: State): Map<string, Binding> {
-  const out = new Map<string, Binding>();
-  for (const net of state.networks) for (const ep of net.endpoints) for (const port of ep.ports) out.set(keyOf({ net, ep, port }), { net, ep, port });
-  return out;
-}
 
 /**
  * The host sockets of the proxies recorded when this call read its state ("proto ip port").
@@ -59,7 +47,7 @@ const recordedSockets = new Set<string>();
 const socketKey = (proto: string, ip: string, port: number) => `${proto} ${ip} ${port}`;
 
 export function noteProxySockets(state: State): void {
-  for (const b of bindings(state).values()) if (b.port.proxy) recordedSockets.add(socketKey(b.port.proto, b.port.hostIp, b.port.hostPort));
+  for (const b of bindingsByKey(state).values()) if (b.port.proxy) recordedSockets.add(socketKey(b.port.proto, b.port.hostIp, b.port.hostPort));
 }
 
 /** Is this listening socket a proxy of brnet's, recorded in `state` or when the call began? */
@@ -114,8 +102,8 @@ function stopStep(mark: string, b: Binding, spec: ProxySpec | null, id: NonNulla
  */
 export function proxySteps(from: State, to: State): Step[] {
   if (!from.config.userlandProxy && !to.config.userlandProxy && !hasProxies(from)) return [];
-  const before = bindings(from);
-  const after = bindings(to);
+  const before = bindingsByKey(from);
+  const after = bindingsByKey(to);
   const stops: Step[] = [];
   const starts: Step[] = [];
   for (const [k, b] of before) {
@@ -187,7 +175,7 @@ export function proxyDrift(state: State, found: (prefix: string) => FoundProxy[]
   // run before the state that drops them is written, and starts exit unless committed. The
   // scan of /proc (a read per process on the host) is then skipped.
   const live = state.instance && (state.config.userlandProxy || hasProxies(state)) ? found(`${markPrefix(state.instance)}:`) : [];
-  for (const b of bindings(state).values()) {
+  for (const b of bindingsByKey(state).values()) {
     const spec = proxySpecOf(state, b);
     const id = b.port.proxy;
     const mark = proxyMark(state, b);
@@ -222,7 +210,7 @@ export function proxyDown(state: State, b: Binding): boolean {
  */
 export function deadProxies(state: State): string[] {
   const out: string[] = [];
-  for (const b of bindings(state).values()) {
+  for (const b of bindingsByKey(state).values()) {
     const id = b.port.proxy;
     const spec = proxySpecOf(state, b);
     if (id && spec && !proxyAlive(id, proxyMark(state, b), spec)) out.push(`${id.pid}/${id.start}`);
@@ -234,7 +222,7 @@ export function deadProxies(state: State): string[] {
 export function leftoverProxies(state: State, found: (prefix: string) => FoundProxy[] = findProxies): { what: string[]; steps: Step[] } {
   if (!state.instance) return { what: [], steps: [] };
   const recorded = new Set<string>();
-  for (const b of bindings(state).values()) if (b.port.proxy) recorded.add(`${b.port.proxy.pid}/${b.port.proxy.start}`);
+  for (const b of bindingsByKey(state).values()) if (b.port.proxy) recorded.add(`${b.port.proxy.pid}/${b.port.proxy.start}`);
   const left = found(`${markPrefix(state.instance)}:`).filter((p) => !recorded.has(`${p.pid}/${p.start}`));
   return {
     what: left.map((p) => `userland proxy ${p.pid}`),

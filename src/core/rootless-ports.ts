@@ -5,21 +5,9 @@
 // Each exposure's id is recorded on its binding (`rootlesskit`), for removal and for `check`.
 import type { Step } from '../plan/steps.ts';
 import { type RlkPort, type RlkPortSpec, addPort, apiSocket, listPorts, removePort } from '../net/rootlesskit.ts';
-import type { Endpoint, Network, Port, State } from '../state/schema.ts';
+import type { Port, State } from '../state/schema.ts';
+import { type Binding, bindingsByKey } from './lookup.ts';
 
-interface Binding {
-  net: Network;
-  ep: Endpoint;
-  port: Port;
-}
-
-const keyOf = (b: Binding) => `${b.net.name}/${b.ep.name}/${b.port.proto}/${b.port.hostIp}/${b.port.hostPort}/${b.port.containerPort}`;
-
-function bindings(state: State): Map<string, Binding> {
-  const out = new Map<string, Binding>();
-  for (const net of state.networks) for (const ep of net.endpoints) for (const port of ep.ports) out.set(keyOf({ net, ep, port }), { net, ep, port });
-  return out;
-}
 
 /**
  * What rootlesskit is asked to do for a binding, or null for one it does not carry: SCTP (its
@@ -68,8 +56,8 @@ function unexposeStep(sock: string, b: Binding): Step {
 export function rootlessPortSteps(from: State, to: State): Step[] {
   const sock = apiSocket();
   if (!sock) return [];
-  const before = bindings(from);
-  const after = bindings(to);
+  const before = bindingsByKey(from);
+  const after = bindingsByKey(to);
   const steps: Step[] = [];
   for (const [k, b] of before) if (!after.has(k) && b.port.rootlesskit !== undefined) steps.push(unexposeStep(sock, b));
   for (const [k, b] of after) {
@@ -93,7 +81,7 @@ export async function exposureDrift(state: State): Promise<ExposureDrift> {
   if (!sock) return { missing: [] };
   const live = new Map<number, RlkPort>((await listPorts(sock)).map((p) => [p.id, p]));
   const missing: ExposureDrift['missing'] = [];
-  for (const b of bindings(state).values()) {
+  for (const b of bindingsByKey(state).values()) {
     const spec = exposureOf(b);
     if (!spec) continue;
     const have = b.port.rootlesskit === undefined ? undefined : live.get(b.port.rootlesskit);
